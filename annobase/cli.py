@@ -1,0 +1,38 @@
+"""The `annobase` operator command (CONTRACT.md section 5)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="annobase", description="Operate the annobase data platform.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="the whole flow end to end on embedded defaults")
+    demo.add_argument("--workdir", type=Path, default=Path(".annobase"), help="embedded store and instance")
+    demo.add_argument("--items", type=int, default=30, help="items per simulated delivery")
+    demo.add_argument("--seed", type=int, default=2026)
+    verify = commands.add_parser("verify", help="re-hash a release and check its signature")
+    verify.add_argument("release", help="datasets/{industry}/{version}")
+    verify.add_argument("--public-key", help="PEM of the Ed25519 public key (default: the signing key's)")
+    trace = commands.add_parser("trace", help="an item's path from upload to every release that holds it")
+    trace.add_argument("item_key", help="client_id/delivery_id/item_id")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from annobase.demo import run_demo
+
+        return run_demo(args.workdir.absolute(), args.items, args.seed)
+    if args.command == "verify":
+        from annobase.verify import run_verify
+
+        return run_verify(args.release, args.public_key)
+    from annobase.trace import run_trace
+
+    return run_trace(args.item_key)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""`annobase demo`: the flow end to end on embedded defaults, with simulated clients and annotators.
+
+Local-directory store, SQLite Dagster instance and a LocalCluster, all under `.annobase/`. The
+sensor is evaluated as the daemon would, and each run request is executed in process against
+the real code location, so the Dagster UI pointed at the same DAGSTER_HOME shows every run.
+Idempotent: the simulator is deterministic, identical uploads keep their ETags, and a run key
+that already ran is not run again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+RUN_KEY_TAG = "dagster/run_key"
+# the batches of this delivery go to the careless crew: the demo shows the gate blocking them
+CARELESS_BATCH = "d-2026-11-22-002"
+
+
+@dataclass(frozen=True)
+class DemoDelivery:
+    client_id: str
+    delivery_id: str
+    modality: str
+    license: str = "publishable"
+    failure: str | None = None  # a simulator failure mode: what a careless client gets wrong
+
+
+DEMO_DELIVERIES = (
+    DemoDelivery("jinneng-mine-safety", "d-2026-11-20-001", "text"),
+    DemoDelivery("jinneng-mine-safety", "d-2026-11-20-002", "multimodal"),
+    DemoDelivery("jinneng-mine-safety", "d-2026-11-20-003", "speech", failure="sha256_mismatch"),
+    DemoDelivery("yungang-grottoes", "d-2026-11-20-001", "image"),
+    DemoDelivery("yungang-grottoes", "d-2026-11-20-002", "multimodal"),
+    DemoDelivery("xiehe-clinic", "d-2026-11-21-001", "text", license="private"),
+    DemoDelivery("xiehe-clinic", "d-2026-11-21-002", "speech", license="private"),
+    DemoDelivery("xiehe-clinic", "d-2026-11-21-003", "text", failure="malformed_json"),
+    DemoDelivery("datong-schools", "d-2026-11-22-001", "text"),
+    DemoDelivery("datong-schools", "d-2026-11-22-002", "speech"),
+)
+
+
+def prepare_environment(workdir: Path) -> None:
+    """Embedded defaults, unless the operator configured something else."""
+    os.environ.setdefault("ANNOBASE_LOCAL_STORE", str(workdir / "store"))
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(workdir / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+
+
+def upload_simulated_deliveries(store, items_per_delivery: int, seed: int) -> tuple[int, dict[str, dict]]:
+    """Write the simulated clients' deliveries, skipping any already there byte for byte.
+
+    Returns how many were new and the truth of every item (keyed by item_key), for the annotators.
+    """
+    from simulator import FAILURE_MODES, make_delivery, upload_bad_delivery, upload_delivery
+
+    uploaded, truth = 0, {}
+    for number, spec in enumerate(DEMO_DELIVERIES):
+        delivery = make_delivery(
+            seed + number,
+            spec.client_id,
+            spec.delivery_id,
+            spec.modality,
+            items_per_delivery,
+            license=spec.license,
+            # parts of a multimodal item that truly disagree: rare in the demo's clients' data
+            disagreement_rate=0.02,
+        )
+        prefix = f"{spec.client_id}/{spec.delivery_id}/"
+        truth.update({prefix + item_id: item_truth for item_id, item_truth in delivery.truth.items()})
+        manifest_key = f"uploads/{prefix}manifest.json"
+        if spec.failure:
+            bad = FAILURE_MODES[spec.failure](delivery)
+            if _unchanged(store, manifest_key, bad.manifest_bytes):
+                continue
+            upload_bad_delivery(store, bad)
+        else:
+            if _unchanged(store, manifest_key, delivery.manifest_bytes):
+                continue
+            upload_delivery(store, delivery)
+        uploaded += 1
+    return uploaded, truth
+
+
+def annotate_new_batches(store, catalog, truth: dict[str, dict], seed: int) -> list[str]:
+    """The annotation tool finishes every batch that has no export yet; one careless crew gets a batch."""
+    from simulator.annotation_tool import complete_batch
+    from simulator.annotators import default_crew
+
+    crew = default_crew(seed)
+    careless = [member for member in crew if member.accuracy is None or member.accuracy < 0.9]
+    # the demo's batches are small (a few gold answers, eight multimodal items with audio), where one
+    # slip moves a score by ten points: its good annotators make none, so the batch the gate blocks is
+    # the careless crew's (the tests measure real accuracies at realistic sizes)
+    good = [replace(member, accuracy=1.0) for member in crew if member not in careless]
+    finished = []
+    for batch_id in catalog.query("all_batches").batch_id:
+        if store.head(f"annotations/{batch_id}/export.json") is None:
+            complete_batch(
+                store, batch_id, truth, careless if batch_id.startswith(CARELESS_BATCH) else good, seed
+            )
+            finished.append(batch_id)
+    return finished
+
+
+def _unchanged(store, key: str, data: bytes) -> bool:
+    import hashlib
+
+    head = store.head(key)
+    return head is not None and head.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def run_sensor_tick(instance, defs, sensor_name: str, job_name: str, store_resource, console: Console):
+    """One tick of a sensor, executed as the daemon would: new partitions, then each run key not yet run.
+
+    Returns (runs launched, runs failed); a run fails when a blocking check stops a batch.
+    """
+    import dagster as dg
+
+    sensor = defs.resolve_sensor_def(sensor_name)
+    with dg.build_sensor_context(instance=instance, resources={"object_store": store_resource}) as context:
+        result = sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    todo = [
+        request
+        for request in result.run_requests
+        if not instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}), limit=1)
+    ]
+    return run_requests(instance, defs.resolve_job_def(job_name), todo, console)
+
+
+def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
+    failed = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(job.name, total=len(requests))
+        for request in requests:
+            progress.update(task, description=f"{job.name} {request.partition_key}")
+            outcome = job.execute_in_process(
+                instance=instance,
+                partition_key=request.partition_key,
+                tags={**request.tags, RUN_KEY_TAG: request.run_key},
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                raise_on_error=False,
+            )
+            failed += not outcome.success
+            progress.advance(task)
+    return len(requests), failed
+
+
+def publish_releases(instance, defs, console: Console) -> list[str]:
+    """What `nightly_publish` does at 02:00: each industry, a new release only where something changed."""
+    import dagster as dg
+
+    from assets.partitions import industries_partitions
+
+    job = defs.resolve_job_def("publish_industry_datasets")
+    requests = [
+        dg.RunRequest(partition_key=industry, run_key=None)
+        for industry in industries_partitions.get_partition_keys()
+    ]
+    released = []
+    for request in requests:
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
+        [materialization] = result.asset_materializations_for_node("industry_datasets")
+        metadata = {key: value.value for key, value in materialization.metadata.items()}
+        if metadata.get("released"):
+            released.append(metadata["release"])
+            console.print(f"published {metadata['release']} ({metadata['items']} items)")
+        else:
+            console.print(f"{request.partition_key}: no new release ({metadata.get('reason')})")
+    return released
+
+
+def deliverable(catalog, store) -> list:
+    """Deliveries whose batches all passed their latest gate and that were not returned yet: what the
+    `delivery_completion` sensor requests after each successful QA run."""
+    import dagster as dg
+
+    rows = catalog.query("deliverable_deliveries")
+    return [
+        dg.RunRequest(partition_key=f"{client}/{delivery}", run_key=f"{client}/{delivery}@demo")
+        for client, delivery in zip(rows.client_id, rows.delivery_id, strict=True)
+        if store.head(f"deliveries/{client}/{delivery}/delivery.json") is None
+    ]
+
+
+def summary_tables(catalog) -> list[Table]:
+    tables = []
+    for query, title in (
+        ("intake_by_industry", "Intake by industry"),
+        ("industry_quality", "Annotation quality by industry (batches gated by Great Expectations)"),
+        ("rework_batches", "Blocked batches, listed for rework"),
+        ("annotator_scorecards_rolling", "Annotator scorecards, all batches so far"),
+        ("release_summary", "Published releases (datasets/{industry}/LATEST)"),
+    ):
+        frame = catalog.query(query)
+        table = Table(title=title)
+        for column in frame.columns:
+            table.add_column(str(column))
+        for row in frame.itertuples(index=False):
+            table.add_row(*(str(value) for value in row))
+        tables.append(table)
+    return tables
+
+
+def run_demo(workdir: Path, items_per_delivery: int, seed: int) -> int:
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    prepare_environment(workdir)
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        os.environ["ANNOBASE_DASK_ADDRESS"] = cluster.scheduler_address
+        import dagster as dg
+
+        from annobase.verify import run_verify
+        from orchestration.definitions import defs
+        from resources import CatalogResource, object_store_from_env
+
+        store_resource = object_store_from_env().process_config_and_initialize()
+        store = store_resource.open()
+        uploaded, truth = upload_simulated_deliveries(store, items_per_delivery, seed)
+        console.print(f"simulated clients uploaded {uploaded} new deliveries to {store.url()}")
+        catalog = CatalogResource(object_store=store_resource).open()
+        with dg.DagsterInstance.get() as instance:
+            runs, failed = run_sensor_tick(
+                instance, defs, "client_uploads", "intake_deliveries", store_resource, console
+            )
+            console.print(f"client_uploads requested {runs} new intake runs ({failed} failed)")
+            finished = annotate_new_batches(store, catalog, truth, seed)
+            console.print(f"simulated annotators finished {len(finished)} batches")
+            runs, blocked = run_sensor_tick(
+                instance, defs, "annotation_exports", "annotation_qa", store_resource, console
+            )
+            console.print(f"annotation_exports requested {runs} QA runs ({blocked} blocked by the gate)")
+            returned, _ = run_requests(
+                instance, defs.resolve_job_def("return_client_delivery"), deliverable(catalog, store), console
+            )
+            console.print(f"returned {returned} deliveries to their clients under deliveries/")
+            defs.resolve_job_def("refresh_annotator_scorecards").execute_in_process(
+                instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+            )
+            releases = publish_releases(instance, defs, console)
+        for release in releases:
+            code = run_verify(release, None)
+            console.print(f"verify {release}: {'OK' if code == 0 else 'MISMATCH'}")
+        for table in summary_tables(catalog):
+            console.print(table)
+    console.print(
+        "\nSee it in the Dagster UI:\n"
+        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
+        f"ANNOBASE_LOCAL_STORE={os.environ['ANNOBASE_LOCAL_STORE']} .venv/bin/dagster dev -w workspace.yaml\n"
+        "  then open http://127.0.0.1:3000/asset-groups (lineage: intake → cleaning → annotation → quality →"
+        " delivery; the qa_results checks show why a batch was blocked)."
+    )
+    return 0

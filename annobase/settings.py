@@ -1,0 +1,80 @@
+"""The base's configuration: industries, modalities and thresholds, read from TOML.
+
+The packaged `annobase.toml` is the default; `ANNOBASE_CONFIG` names a replacement file, so an
+industry is added without a code change.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).with_name("annobase.toml")
+
+
+@dataclass(frozen=True)
+class Modality:
+    name: str
+    parts: tuple[str, ...]
+    min_parts: int
+    task: str
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    pii_industries: tuple[str, ...]
+    near_duplicate_text_jaccard: float
+    near_duplicate_image_bits: int
+    min_audio_seconds: float
+    max_audio_seconds: float
+    sample_rates: tuple[int, ...]
+    max_audio_channels: int
+    min_image_side: int
+    max_image_side: int
+
+
+@dataclass(frozen=True)
+class Annotation:
+    batch_size: int
+    overlap_share: float
+    overlap_annotators: int
+    honeypot_share: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    industries: dict[str, str]
+    modalities: dict[str, Modality]
+    part_extensions: dict[str, tuple[str, ...]]
+    max_file_bytes: int
+    items_per_task: int
+    thresholds: dict[str, float]
+    cleaning: Cleaning
+    annotation: Annotation
+
+
+@cache
+def load_settings(path: str | None = None) -> Settings:
+    """Parse the configuration once per process."""
+    raw = tomllib.loads(Path(path or os.environ.get("ANNOBASE_CONFIG") or DEFAULT_CONFIG).read_text())
+    return Settings(
+        industries={name: spec["title"] for name, spec in raw["industries"].items()},
+        modalities={
+            name: Modality(name, tuple(spec["parts"]), int(spec["min_parts"]), spec["task"])
+            for name, spec in raw["modalities"].items()
+        },
+        part_extensions={part: tuple(exts) for part, exts in raw["parts"].items()},
+        max_file_bytes=int(raw["intake"]["max_file_bytes"]),
+        items_per_task=int(raw["intake"]["items_per_task"]),
+        thresholds={name: float(value) for name, value in raw["thresholds"].items()},
+        cleaning=Cleaning(
+            **{
+                key: tuple(value) if isinstance(value, list) else value
+                for key, value in raw["cleaning"].items()
+            }
+        ),
+        annotation=Annotation(**raw["annotation"]),
+    )

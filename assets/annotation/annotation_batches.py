@@ -1,0 +1,203 @@
+"""Asset `annotation_batches`: a delivery's kept items as Label Studio batches, ready for annotators."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from annobase.keys import DeliveryRef
+from annobase.settings import load_settings
+from assets.annotation.batching import PlannedBatch, plan_batches
+from assets.annotation.label_studio_config import labeling_config
+from assets.annotation.label_studio_tasks import build_task, choices_result
+from assets.annotation.prelabel import LabelModel, train_label_model
+from assets.cleaning.clean_items import clean_items
+from assets.partitions import batches_partitions, deliveries_partitions
+from resources import CatalogResource, ObjectStoreResource
+
+PART_KEYS = {"image": "image_key", "audio": "audio_key"}
+
+
+def item_parts(item: dict) -> tuple[str, ...]:
+    """The parts an item shows annotators, in the order its labeling config lists them."""
+    present = {"image": item.get("image_key"), "text": item.get("text"), "audio": item.get("audio_key")}
+    return tuple(part for part in ("image", "text", "audio") if present[part] is not None)
+
+
+def task_for(
+    item: dict, modality: str, bucket: str, gold_result: list | None, prediction: dict | None
+) -> dict:
+    urls = {part: f"s3://{bucket}/{item[key]}" for part, key in PART_KEYS.items() if item.get(key)}
+    return build_task(
+        item,
+        modality,
+        urls,
+        text=item.get("text"),
+        prediction=prediction,
+        gold={"result": gold_result} if gold_result else None,
+    )
+
+
+def prelabels(model: LabelModel | None, items: dict[str, dict]) -> dict[str, dict]:
+    """item_key -> a Label Studio prediction, for text items when a model could be trained."""
+    if model is None:
+        return {}
+    keys = [key for key, item in items.items() if item.get("text")]
+    return {
+        key: {
+            "model_version": model.version,
+            "score": score,
+            "result": [choices_result("label", "text", label)],
+        }
+        for key, (label, score) in zip(keys, model.predict([items[key]["text"] for key in keys]), strict=True)
+    }
+
+
+def batch_files(
+    batch: PlannedBatch,
+    items: dict[str, dict],
+    gold: dict[str, dict],
+    predictions: dict[str, dict],
+    modality: str,
+    label_set: list[str],
+    bucket: str,
+) -> dict[str, bytes]:
+    """`tasks.json` and `config.xml` as Label Studio imports them, and `batch.json`: who labels what."""
+    tasks = []
+    for planned in batch.tasks:
+        if planned.honeypot:
+            reference = gold[planned.item_key]
+            tasks.append(task_for(reference, modality, bucket, json.loads(reference["result_json"]), None))
+        else:
+            item = items[planned.item_key]
+            tasks.append(task_for(item, modality, bucket, None, predictions.get(planned.item_key)))
+    plan = {
+        "batch_id": batch.batch_id,
+        "modality": modality,
+        "label_set": label_set,
+        "parts": list(batch.parts),
+        "tasks": [
+            {"item_key": task.item_key, "annotators": task.annotators, "honeypot": task.honeypot}
+            for task in batch.tasks
+        ],
+    }
+    return {
+        "tasks.json": json.dumps(tasks, ensure_ascii=False, indent=1).encode(),
+        "config.xml": labeling_config(modality, label_set, list(batch.parts)).encode(),
+        "batch.json": json.dumps(plan, ensure_ascii=False, indent=1).encode(),
+    }
+
+
+@dg.asset(
+    partitions_def=deliveries_partitions,
+    deps=[clean_items],
+    group_name="annotation",
+    kinds={"s3", "duckdb"},
+    owners=["team:platform"],
+    code_version="1",
+)
+def annotation_batches(
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, catalog: CatalogResource
+) -> dg.MaterializeResult:
+    """One row per batch, written to `batches/{batch_id}/` (tasks.json, config.xml, batch.json)."""
+    ref = DeliveryRef.from_partition_key(context.partition_key)
+    settings = load_settings()
+    store, writer = object_store.open(), catalog.open()
+    kept = writer.read_partition("clean_items", ref.partition_key)
+    kept = kept[kept.status == "kept"]
+    if kept.empty:
+        for table in ("batches", "batch_tasks"):
+            writer.write_partition(table, ref.partition_key, [])
+        return dg.MaterializeResult(metadata={"batches": 0, "dagster/row_count": 0})
+    delivery = writer.read_partition("deliveries", ref.partition_key).iloc[0]
+    label_set = list(delivery.label_set)
+    modality, now = delivery.modality, datetime.now(UTC)
+
+    items = {row["item_key"]: _none_for_nan(row) for row in kept.to_dict("records")}
+    by_parts: dict[tuple[str, ...], list[str]] = {}
+    for key, item in items.items():
+        by_parts.setdefault(item_parts(item), []).append(key)
+    gold: dict[str, dict] = {}
+    honeypots: dict[tuple[str, ...], list[str]] = {}
+    for parts in by_parts:
+        earlier = writer.query(
+            "client_gold_items",
+            client_id=ref.client_id,
+            modality=modality,
+            parts=list(parts),
+            delivery_id=ref.delivery_id,
+        )
+        for row in earlier.to_dict("records"):
+            gold[row["item_key"]] = _none_for_nan(row)
+        honeypots[parts] = list(earlier.item_key)
+
+    model = None
+    if modality == "text":
+        examples = writer.query("client_training_texts", client_id=ref.client_id, delivery_id=ref.delivery_id)
+        model = train_label_model(examples.text.tolist(), examples.label.tolist(), label_set)
+    predictions = prelabels(model, items)
+
+    batch_rows, task_rows = [], []
+    planned = plan_batches(ref, by_parts, honeypots, settings.annotation)
+    for batch in planned:
+        prefix = f"batches/{batch.batch_id}/"
+        files = batch_files(batch, items, gold, predictions, modality, label_set, store.bucket)
+        for name, data in files.items():
+            store.put(prefix + name, data)
+        batch_rows.append(
+            {
+                "batch_id": batch.batch_id,
+                "client_id": ref.client_id,
+                "delivery_id": ref.delivery_id,
+                "industry": delivery.industry,
+                "modality": modality,
+                "task": delivery.task,
+                "license": delivery.license,
+                "label_set": label_set,
+                "parts": list(batch.parts),
+                "tasks": len(batch.tasks),
+                "honeypots": sum(task.honeypot for task in batch.tasks),
+                "overlap_tasks": sum(task.annotators > 1 and not task.honeypot for task in batch.tasks),
+                "tasks_key": prefix + "tasks.json",
+                "config_key": prefix + "config.xml",
+                "dagster_run_id": context.run.run_id,
+                "created_at": now,
+            }
+        )
+        for index, task in enumerate(batch.tasks):
+            source = gold[task.item_key] if task.honeypot else items[task.item_key]
+            task_rows.append(
+                {
+                    "batch_id": batch.batch_id,
+                    "task_index": index,
+                    "item_key": task.item_key,
+                    "client_id": source["client_id"],
+                    "delivery_id": source["delivery_id"],
+                    "item_id": source["item_id"],
+                    "annotators": task.annotators,
+                    "honeypot": task.honeypot,
+                }
+            )
+    writer.write_partition("batch_tasks", ref.partition_key, task_rows)
+    writer.write_partition("batches", ref.partition_key, batch_rows)
+    context.instance.add_dynamic_partitions(batches_partitions.name, [batch.batch_id for batch in planned])
+    return dg.MaterializeResult(
+        metadata={
+            "batches": len(planned),
+            "tasks": len(task_rows),
+            "honeypots": sum(row["honeypots"] for row in batch_rows),
+            "dagster/row_count": len(batch_rows),
+            "batch_ids": dg.MetadataValue.json([batch.batch_id for batch in planned]),
+            "prelabel_model": model.version if model else "none (nothing to learn from yet)",
+            "prelabelled_tasks": len(predictions),
+        }
+    )
+
+
+def _none_for_nan(row: dict) -> dict:
+    return {
+        key: (None if not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value) else value)
+        for key, value in row.items()
+    }

@@ -1,0 +1,179 @@
+"""Asset `batch_annotations`: a finished batch's Label Studio export, read into one row per annotation."""
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from assets.annotation.annotation_batches import annotation_batches
+from assets.annotation.label_studio_export import ExportRejected, parse_export
+from assets.partitions import batches_partitions
+from resources import CatalogResource, ObjectStoreResource
+
+EXPORT_READ_CHECK = "export_read"
+
+
+def export_key(batch_id: str) -> str:
+    return f"annotations/{batch_id}/export.json"
+
+
+@dg.asset(
+    partitions_def=batches_partitions,
+    deps=[dg.AssetDep(annotation_batches, partition_mapping=dg.AllPartitionMapping())],
+    group_name="annotation",
+    kinds={"s3", "duckdb"},
+    owners=["team:platform"],
+    code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec(
+            EXPORT_READ_CHECK,
+            asset="batch_annotations",
+            description="The export was read; no task of it had to be set aside.",
+        )
+    ],
+)
+def batch_annotations(
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, catalog: CatalogResource
+) -> dg.MaterializeResult:
+    """One row per non-cancelled annotation of the batch; unreadable tasks quarantined with a reason."""
+    batch_id = context.partition_key
+    store, writer = object_store.open(), catalog.open()
+    batch = writer.query("batch_info", batch_id=batch_id).iloc[0]
+    head = store.head(export_key(batch_id))
+    raw = store.get(export_key(batch_id))
+    now = datetime.now(UTC)
+    quarantine_prefix = f"quarantine/{batch.client_id}/{batch.delivery_id}/batches/{batch_id}/"
+    try:
+        parsed = parse_export(raw, batch_id, batch.modality, list(batch.label_set))
+        problems, rows = parsed.problems, parsed.annotations
+    except ExportRejected as rejected:
+        store.copy(export_key(batch_id), quarantine_prefix + "export.json")
+        problems, rows, parsed = rejected.reasons, [], None
+    record_key = quarantine_prefix + "rejection.json"
+    if problems:
+        store.put(
+            record_key,
+            json.dumps(
+                {
+                    "scope": "export",
+                    "batch_id": batch_id,
+                    "export_etag": head.etag,
+                    "dagster_run_id": context.run.run_id,
+                    "problems": [asdict(problem) for problem in problems],
+                },
+                ensure_ascii=False,
+                indent=2,
+            ).encode(),
+        )
+
+    tasks = writer.query("batch_task_items", batch_id=batch_id)
+    honeypots = set(tasks.item_key[tasks.honeypot])
+    common = {"export_etag": head.etag, "dagster_run_id": context.run.run_id}
+    annotation_rows = [_annotation_row(row, honeypots, common, now) for row in rows]
+    writer.write_partition("annotations", batch_id, annotation_rows)
+    writer.write_partition(
+        "export_problems",
+        batch_id,
+        [
+            {
+                "batch_id": batch_id,
+                "task_id": problem.task_id,
+                "code": problem.code,
+                "detail": problem.detail,
+                "quarantine_key": record_key,
+                "found_at": now,
+                **common,
+            }
+            for problem in problems
+        ],
+    )
+    writer.write_partition("gold", batch_id, _gold_rows(rows, batch, tasks, raw, now))
+    annotators = {row.annotator for row in rows if not row.ground_truth}
+    return dg.MaterializeResult(
+        metadata={
+            "annotations": len(annotation_rows),
+            "gold": sum(row.ground_truth for row in rows),
+            "annotators": len(annotators),
+            "cancelled": parsed.cancelled if parsed else 0,
+            "problems": dg.MetadataValue.json([f"{p.code}: {p.detail}" for p in problems[:20]]),
+            "export_etag": head.etag,
+            "dagster/row_count": len(annotation_rows),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=EXPORT_READ_CHECK,
+                passed=not problems,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"problems": len(problems), "rejected_whole": parsed is None},
+            )
+        ],
+    )
+
+
+def _annotation_row(row, honeypots: set[str], common: dict, now: datetime) -> dict:
+    item_key = f"{row.client_id}/{row.delivery_id}/{row.item_id}"
+    return {
+        "batch_id": row.batch_id,
+        "task_id": row.task_id,
+        "annotation_id": row.annotation_id,
+        "item_key": item_key,
+        "client_id": row.client_id,
+        "delivery_id": row.delivery_id,
+        "item_id": row.item_id,
+        "annotator": row.annotator,
+        "ground_truth": row.ground_truth,
+        "honeypot": item_key in honeypots,
+        "lead_time": row.lead_time,
+        "created_at": row.created_at,
+        "label": row.label,
+        "transcript": row.transcript,
+        "boxes_json": None if row.boxes is None else json.dumps(row.boxes),
+        "part_labels_json": None
+        if row.part_labels is None
+        else json.dumps(row.part_labels, ensure_ascii=False),
+        "parsed_at": now,
+        **common,
+    }
+
+
+def _gold_rows(rows, batch, tasks, raw: bytes, now: datetime) -> list[dict]:
+    """The reviewed references of this batch, kept with the content a honeypot task shows."""
+    results = (
+        {
+            annotation["id"]: annotation["result"]
+            for task in json.loads(raw)
+            for annotation in task.get("annotations", [])
+        }
+        if any(row.ground_truth for row in rows)
+        else {}
+    )
+    content = tasks.drop_duplicates("item_key").set_index("item_key")
+    gold = []
+    for row in rows:
+        item_key = f"{row.client_id}/{row.delivery_id}/{row.item_id}"
+        if not row.ground_truth or item_key not in content.index or content.loc[item_key, "honeypot"]:
+            continue
+        item = content.loc[item_key]
+        gold.append(
+            {
+                "item_key": item_key,
+                "client_id": row.client_id,
+                "delivery_id": row.delivery_id,
+                "item_id": row.item_id,
+                "modality": batch.modality,
+                "parts": list(batch.parts),
+                "batch_id": row.batch_id,
+                "result_json": json.dumps(results[row.annotation_id], ensure_ascii=False),
+                "text": _value(item.text),
+                "image_key": _value(item.image_key),
+                "audio_key": _value(item.audio_key),
+                "reviewed_by": row.annotator,
+                "reviewed_at": now,
+            }
+        )
+    return gold
+
+
+def _value(value):
+    return None if value is None or value != value else value  # NaN from a missing column value

@@ -1,0 +1,387 @@
+"""Reading a finished batch, Label Studio's JSON export (CONTRACT.md section 3), without trusting any of it.
+
+An export that is not a JSON list of tasks raises `ExportRejected`. A task with anything wrong is skipped
+whole and recorded as an `ExportProblem`, so a half-read task never reaches a score and one bad task never
+costs the batch. Fields annobase does not use (`unique_id`, `drafts`, `meta`, ...) are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from reprlib import repr as short
+
+from annobase.keys import is_valid_id, require_id
+from annobase.settings import Modality
+from assets.annotation.label_studio_config import (
+    CHOICES,
+    RECTANGLES,
+    TEXTAREA,
+    Control,
+    controls,
+    modality_spec,
+)
+from assets.annotation.label_studio_tasks import ID_FIELDS
+
+# the whole export is rejected
+MALFORMED_JSON = "malformed_json"
+NOT_A_TASK_LIST = "not_a_task_list"
+
+# only that task is skipped
+MISSING_TASK_DATA = "missing_task_data"
+DUPLICATE_TASK = "duplicate_task"
+MALFORMED_ANNOTATION = "malformed_annotation"
+UNKNOWN_CONTROL = "unknown_control"
+LABEL_OUTSIDE_LABEL_SET = "label_outside_label_set"
+MALFORMED_RESULT = "malformed_result"
+
+# Label Studio clamps boxes to the image; this absorbs float rounding at the right and bottom edges
+EDGE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class ExportProblem:
+    """Why a task was skipped (or, without task_id, the export rejected): a code and a sentence."""
+
+    code: str
+    detail: str
+    task_id: int | None = None
+
+
+class ExportRejected(Exception):
+    """The whole export is unreadable; `reasons` says why."""
+
+    def __init__(self, reasons: list[ExportProblem]):
+        super().__init__("; ".join(f"{reason.code}: {reason.detail}" for reason in reasons))
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    """One submitted annotation; by modality, exactly one of label, transcript, boxes, part_labels is set."""
+
+    batch_id: str
+    task_id: int
+    annotation_id: int
+    item_id: str
+    client_id: str
+    delivery_id: str
+    annotator: int
+    ground_truth: bool
+    lead_time: float | None
+    created_at: str | None
+    label: str | None = None
+    transcript: str | None = None
+    boxes: list[dict] | None = None
+    part_labels: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """A task's pre-label, read back with the same rules as annotations."""
+
+    batch_id: str
+    task_id: int
+    item_id: str
+    client_id: str
+    delivery_id: str
+    model_version: str | None
+    score: float | None
+    label: str | None = None
+    transcript: str | None = None
+    boxes: list[dict] | None = None
+    part_labels: dict[str, str] | None = None
+
+
+@dataclass
+class ParsedExport:
+    batch_id: str
+    modality: str
+    annotations: list[AnnotationRow] = field(default_factory=list)
+    predictions: list[PredictionRow] = field(default_factory=list)
+    cancelled: int = 0
+    problems: list[ExportProblem] = field(default_factory=list)
+
+
+class _Invalid(Exception):
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class _Context:
+    batch_id: str
+    spec: Modality
+    label_set: frozenset[str]
+
+    @property
+    def per_part(self) -> bool:
+        """Several-part modalities get one label per part."""
+        return len(self.spec.parts) > 1
+
+
+def parse_export(raw: bytes, batch_id: str, modality: str, label_set: list[str]) -> ParsedExport:
+    """Rows for every non-cancelled annotation and every prediction of the tasks that read cleanly."""
+    context = _Context(require_id(batch_id, "batch_id"), modality_spec(modality), frozenset(label_set))
+    parsed = ParsedExport(batch_id, modality)
+    seen: set[int] = set()
+    for task in _load(raw):
+        _read_task(task, parsed, context, seen)
+    return parsed
+
+
+def _load(raw: bytes) -> list:
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ExportRejected([ExportProblem(MALFORMED_JSON, f"export is not UTF-8: {error}")]) from error
+    except (ValueError, RecursionError) as error:  # ValueError also covers ints too long to convert
+        raise ExportRejected([ExportProblem(MALFORMED_JSON, f"export is not JSON: {error}")]) from error
+    if not isinstance(document, list):
+        detail = f"export is a JSON {type(document).__name__}, not a list of tasks"
+        raise ExportRejected([ExportProblem(NOT_A_TASK_LIST, detail)])
+    return document
+
+
+def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[int]) -> None:
+    task_id = task.get("id") if isinstance(task, dict) else None
+    if not _is_int(task_id):
+        parsed.problems.append(ExportProblem(MISSING_TASK_DATA, f"a task has no integer id: {short(task)}"))
+        return
+    if task_id in seen:
+        parsed.problems.append(
+            ExportProblem(DUPLICATE_TASK, f"task {task_id} appears more than once", task_id)
+        )
+        return
+    seen.add(task_id)
+    data = task.get("data")
+    if not isinstance(data, dict) or not all(is_valid_id(data.get(key)) for key in ID_FIELDS):
+        parsed.problems.append(
+            ExportProblem(
+                MISSING_TASK_DATA, f"data lacks valid {', '.join(ID_FIELDS)}: {short(data)}", task_id
+            )
+        )
+        return
+    parts = [part for part in context.spec.parts if not context.per_part or part in data]
+    try:
+        asked = {control.name: control for control in controls(context.spec.name, parts)}
+    except ValueError as error:
+        parsed.problems.append(ExportProblem(MISSING_TASK_DATA, str(error), task_id))
+        return
+
+    ids = {"batch_id": context.batch_id, "task_id": task_id, **{key: data[key] for key in ID_FIELDS}}
+    annotations, predictions, problems, cancelled = [], [], [], 0
+    entries = task.get("annotations", [])
+    if not isinstance(entries, list):
+        problems.append(ExportProblem(MALFORMED_ANNOTATION, "annotations is not a list", task_id))
+        entries = []
+    for entry in entries:
+        try:
+            row = _annotation(entry, ids, asked, context)
+        except _Invalid as invalid:
+            problems.append(ExportProblem(invalid.code, invalid.detail, task_id))
+            continue
+        if row is None:
+            cancelled += 1
+        else:
+            annotations.append(row)
+    try:
+        for prediction in _task_predictions(task.get("predictions", []), entries):
+            predictions.append(_prediction(prediction, ids, asked, context))
+    except _Invalid as invalid:
+        problems.append(ExportProblem(invalid.code, invalid.detail, task_id))
+
+    if problems:
+        parsed.problems.extend(problems)
+        return
+    parsed.annotations.extend(annotations)
+    parsed.predictions.extend(predictions)
+    parsed.cancelled += cancelled
+
+
+def _annotation(
+    entry: object, ids: dict, asked: dict[str, Control], context: _Context
+) -> AnnotationRow | None:
+    """The annotation's row; None when it was cancelled (skipped by its annotator)."""
+    annotation_id = entry.get("id") if isinstance(entry, dict) else None
+    if not _is_int(annotation_id):
+        raise _Invalid(MALFORMED_ANNOTATION, f"an annotation has no integer id: {short(entry)}")
+    where = f"annotation {annotation_id}"
+    cancelled = entry.get("was_cancelled", False)
+    ground_truth = entry.get("ground_truth", False)
+    if not isinstance(cancelled, bool) or not isinstance(ground_truth, bool):
+        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: was_cancelled and ground_truth must be true or false")
+    if cancelled:
+        return None
+    annotator = entry.get("completed_by")
+    if isinstance(annotator, dict):  # some versions export the user, not the user's id
+        annotator = annotator.get("id")
+    if not _is_int(annotator):
+        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: completed_by is not a user id: {short(annotator)}")
+    lead_time, created_at = entry.get("lead_time"), entry.get("created_at")
+    if lead_time is not None and _number(lead_time) is None:
+        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: lead_time {short(lead_time)} is not a finite number")
+    if created_at is not None and not isinstance(created_at, str):
+        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: created_at {short(created_at)} is not a string")
+    return AnnotationRow(
+        **ids,
+        annotation_id=annotation_id,
+        annotator=annotator,
+        ground_truth=ground_truth,
+        lead_time=_number(lead_time),
+        created_at=created_at,
+        **_answer(entry.get("result"), asked, context, where),
+    )
+
+
+def _task_predictions(listed: object, annotations: list) -> list[dict]:
+    """The task's predictions as objects.
+
+    Label Studio 1.23 exports `task.predictions` as prediction ids; the objects themselves appear only as
+    `annotation.prediction` on annotations started from them, so ids are resolved there, each id once.
+    """
+    if not isinstance(listed, list):
+        raise _Invalid(MALFORMED_ANNOTATION, "predictions is not a list")
+    embedded: dict[int, dict] = {}
+    for entry in annotations:
+        prediction = entry.get("prediction") if isinstance(entry, dict) else None
+        if isinstance(prediction, dict) and _is_int(prediction.get("id")):
+            embedded.setdefault(prediction["id"], prediction)
+    found, seen = [], set()
+    for prediction in listed:
+        if _is_int(prediction):
+            prediction = embedded.get(prediction)
+            if prediction is None:
+                continue
+        if not isinstance(prediction, dict):
+            raise _Invalid(
+                MALFORMED_ANNOTATION, f"a prediction is neither an object nor an id: {short(prediction)}"
+            )
+        prediction_id = prediction.get("id")
+        if _is_int(prediction_id):
+            if prediction_id in seen:
+                continue
+            seen.add(prediction_id)
+        found.append(prediction)
+    return found
+
+
+def _prediction(prediction: dict, ids: dict, asked: dict[str, Control], context: _Context) -> PredictionRow:
+    model_version, score = prediction.get("model_version"), prediction.get("score")
+    where = f"prediction {short(prediction.get('id'))} of model {short(model_version)}"
+    if model_version is not None and not isinstance(model_version, str):
+        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: model_version is not a string")
+    if score is not None and _number(score) is None:
+        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: score {short(score)} is not a number")
+    return PredictionRow(
+        **ids,
+        model_version=model_version,
+        score=_number(score),
+        **_answer(prediction.get("result"), asked, context, where),
+    )
+
+
+def _answer(result: object, asked: dict[str, Control], context: _Context, where: str) -> dict:
+    """A result list normalised to the row fields of its modality."""
+    if not isinstance(result, list):
+        raise _Invalid(MALFORMED_RESULT, f"{where}: result is not a list")
+    found: dict[str, list] = {name: [] for name in asked}
+    for entry in result:
+        if not isinstance(entry, dict):
+            raise _Invalid(MALFORMED_RESULT, f"{where}: a result entry is not an object: {short(entry)}")
+        from_name, to_name = entry.get("from_name"), entry.get("to_name")
+        control = asked.get(from_name) if isinstance(from_name, str) else None
+        if control is None or to_name != control.to_name:
+            raise _Invalid(
+                UNKNOWN_CONTROL,
+                f"{where}: control {short(from_name)} -> {short(to_name)} is not one of "
+                + ", ".join(f"{known.name} -> {known.to_name}" for known in asked.values()),
+            )
+        value = entry.get("value")
+        if entry.get("type") != control.type or not isinstance(value, dict):
+            raise _Invalid(MALFORMED_RESULT, f"{where}: {control.name} needs a {control.type} value")
+        found[control.name].append(READERS[control.type](value, context.label_set, where))
+
+    def single(control: Control):
+        if len(found[control.name]) != 1:
+            raise _Invalid(
+                MALFORMED_RESULT, f"{where}: {len(found[control.name])} results for {control.name}, not one"
+            )
+        return found[control.name][0]
+
+    if context.per_part:
+        return {"part_labels": {control.to_name: single(control) for control in asked.values()}}
+    (control,) = asked.values()
+    if control.type == RECTANGLES:
+        return {"boxes": found[control.name]}
+    return {"label" if control.type == CHOICES else "transcript": single(control)}
+
+
+def _choice(value: dict, label_set: frozenset[str], where: str) -> str:
+    choices = value.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1:
+        raise _Invalid(MALFORMED_RESULT, f"{where}: choices must hold exactly one label: {short(choices)}")
+    return _label(choices[0], label_set, where)
+
+
+def _text(value: dict, label_set: frozenset[str], where: str) -> str:
+    lines = value.get("text")
+    if not isinstance(lines, list) or not lines or not all(isinstance(line, str) for line in lines):
+        raise _Invalid(MALFORMED_RESULT, f"{where}: textarea without text: {short(lines)}")
+    return "\n".join(lines)
+
+
+def _box(value: dict, label_set: frozenset[str], where: str) -> dict:
+    x, y, width, height = (_number(value.get(key)) for key in ("x", "y", "width", "height"))
+    if x is None or y is None or width is None or height is None:
+        raise _Invalid(MALFORMED_RESULT, f"{where}: a rectangle lacks numeric x, y, width and height")
+    if not (
+        0 <= x <= 100
+        and 0 <= y <= 100
+        and width > 0
+        and height > 0
+        and x + width <= 100 + EDGE_TOLERANCE
+        and y + height <= 100 + EDGE_TOLERANCE
+    ):
+        raise _Invalid(
+            MALFORMED_RESULT, f"{where}: rectangle {x}, {y}, {width} x {height} is outside 0..100%"
+        )
+    if _number(value.get("rotation", 0)) != 0:
+        raise _Invalid(
+            MALFORMED_RESULT, f"{where}: a rotated rectangle cannot be read as an axis-aligned box"
+        )
+    labels = value.get("rectanglelabels")
+    if not isinstance(labels, list) or len(labels) != 1:
+        raise _Invalid(
+            MALFORMED_RESULT, f"{where}: a rectangle must carry exactly one label: {short(labels)}"
+        )
+    return {"x": x, "y": y, "width": width, "height": height, "label": _label(labels[0], label_set, where)}
+
+
+READERS = {CHOICES: _choice, TEXTAREA: _text, RECTANGLES: _box}
+
+
+def _label(label: object, label_set: frozenset[str], where: str) -> str:
+    if not isinstance(label, str) or label not in label_set:
+        raise _Invalid(
+            LABEL_OUTSIDE_LABEL_SET, f"{where}: label {short(label)} is not one of {sorted(label_set)}"
+        )
+    return label
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> float | None:
+    """`value` as a finite float, or None; JSON booleans, NaN and numbers beyond float are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

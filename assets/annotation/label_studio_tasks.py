@@ -1,0 +1,84 @@
+"""Tasks for annotators in Label Studio's JSON import format, shaped as Label Studio 1.23.2 imports them.
+
+The ids travel in each task's `data`, so every exported annotation leads back to its item. Gold goes in
+as a ground-truth annotation and pre-labels as a prediction, both made of the result entries built here,
+which are exactly what Label Studio itself stores for the controls of `label_studio_config`.
+"""
+
+from __future__ import annotations
+
+from annobase.keys import require_id
+from assets.annotation.label_studio_config import CHOICES, RECTANGLES, TEXTAREA, check_parts, controls
+
+ID_FIELDS = ("item_id", "client_id", "delivery_id")
+INLINE_PART = "text"
+
+
+def choices_result(from_name: str, to_name: str, label: str) -> dict:
+    return {"from_name": from_name, "to_name": to_name, "type": CHOICES, "value": {"choices": [label]}}
+
+
+def textarea_result(text: str) -> dict:
+    (transcript,) = controls("speech", ["audio"])
+    return {
+        "from_name": transcript.name,
+        "to_name": transcript.to_name,
+        "type": TEXTAREA,
+        "value": {"text": [text]},
+    }
+
+
+def rectangle_result(box: dict, original_width: int, original_height: int) -> dict:
+    """`box` holds x, y, width, height in percent of the image (the contract's unit) and its label."""
+    (boxes,) = controls("image", ["image"])
+    return {
+        "from_name": boxes.name,
+        "to_name": boxes.to_name,
+        "type": RECTANGLES,
+        "original_width": original_width,
+        "original_height": original_height,
+        "image_rotation": 0,
+        "value": {
+            "x": box["x"],
+            "y": box["y"],
+            "width": box["width"],
+            "height": box["height"],
+            "rotation": 0,
+            "rectanglelabels": [box["label"]],
+        },
+    }
+
+
+def build_task(
+    item: dict,
+    modality: str,
+    parts_urls: dict[str, str],
+    text: str | None = None,
+    prediction: dict | None = None,
+    gold: dict | None = None,
+) -> dict:
+    """One task: the item's ids and parts in `data`, plus optional gold and pre-label.
+
+    File parts are given as object-store URLs; the text part is inlined (already masked), since Label
+    Studio shows `$text` as it is. `prediction` is `{"model_version", "score", "result"}` and `gold`
+    `{"result"}`, with results from the helpers above.
+    """
+    if INLINE_PART in parts_urls:
+        raise ValueError("the text part is passed inline as `text`, not as a URL")
+    check_parts(modality, [*parts_urls, *([INLINE_PART] if text is not None else [])])
+    data = {key: require_id(item[key], key) for key in ID_FIELDS}
+    data.update(parts_urls)
+    if text is not None:
+        data[INLINE_PART] = text
+    task: dict = {"data": data}
+    if gold is not None:
+        task["annotations"] = [{"result": list(gold["result"]), "ground_truth": True}]
+    if prediction is not None:
+        task["predictions"] = [
+            {
+                "model_version": prediction["model_version"],
+                "score": prediction["score"],
+                "result": list(prediction["result"]),
+            }
+        ]
+    return task

@@ -1,0 +1,1 @@
+"""Cleaning: what happens to accepted items before any annotator sees them."""

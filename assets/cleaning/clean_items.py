@@ -1,0 +1,203 @@
+"""Asset `clean_items`: a delivery's accepted items made fit for annotators: duplicates and badly
+formatted media dropped, personal data masked out of the text."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+
+from annobase.keys import DeliveryRef
+from annobase.settings import Settings, load_settings
+from assets.cleaning.near_duplicates import (
+    Duplicate,
+    exact_duplicates,
+    image_phash,
+    near_hash_duplicates,
+    near_text_duplicates,
+)
+from assets.cleaning.pii import mask_pii
+from assets.intake.raw_items import raw_items
+from assets.partitions import deliveries_partitions
+from resources import CatalogResource, DaskResource, ObjectStoreResource
+from resources.object_store import ObjectStore
+
+DROP_REASONS = {
+    "exact": "exact_duplicate",
+    "near_text": "near_duplicate_text",
+    "near_image": "near_duplicate_image",
+}
+
+
+def read_item_content(items: list[dict], store: ObjectStore, mask: bool) -> list[dict]:
+    """On a Dask worker: each item's text (masked when `mask`) and its image's perceptual hash."""
+    prepared = []
+    for item in items:
+        text, findings, phash = None, 0, None
+        if item.get("text_key"):
+            text = store.get(item["text_key"]).decode("utf-8")
+            if mask:
+                masked = mask_pii(text)
+                text, findings = masked.text, len(masked.found)
+        if item.get("image_key"):
+            phash = image_phash(store.get(item["image_key"]))
+        prepared.append({"item_key": item["item_key"], "text": text, "pii_masked": findings, "phash": phash})
+    return prepared
+
+
+def format_problems(parts: pd.DataFrame, settings: Settings) -> dict[str, tuple[str, str]]:
+    """item_key -> (reason, detail) for audio and images outside what annotators can work with."""
+    limits = settings.cleaning
+    problems: dict[str, tuple[str, str]] = {}
+    for row in parts.itertuples(index=False):
+        if row.part == "audio":
+            if not limits.min_audio_seconds <= row.audio_seconds <= limits.max_audio_seconds:
+                problems[row.item_key] = (
+                    "audio_format",
+                    f"{row.audio_seconds:.2f} s is outside "
+                    f"{limits.min_audio_seconds}..{limits.max_audio_seconds} s",
+                )
+            elif row.sample_rate not in limits.sample_rates or row.channels > limits.max_audio_channels:
+                problems[row.item_key] = ("audio_format", f"{row.sample_rate} Hz × {row.channels} channels")
+        elif row.part == "image":
+            sides = (row.image_width, row.image_height)
+            if not all(limits.min_image_side <= side <= limits.max_image_side for side in sides):
+                problems[row.item_key] = ("image_format", f"{sides[0]}×{sides[1]} px")
+    return problems
+
+
+def items_by_key(parts: pd.DataFrame) -> pd.DataFrame:
+    """One row per item from raw_items' one row per file."""
+    keys = {"text": "text_key", "image": "image_key", "audio": "audio_key"}
+    wide = parts.pivot(index="item_key", columns="part", values="upload_key").rename(columns=keys)
+    first = parts.drop_duplicates("item_key").set_index("item_key")
+    images = parts[parts.part == "image"].set_index("item_key")[["image_width", "image_height"]]
+    columns = ["client_id", "delivery_id", "item_id", "industry", "modality", "task", "license"]
+    merged = first[columns].join(wide).join(images)
+    for column in keys.values():
+        if column not in merged:
+            merged[column] = None
+    return merged.reset_index()
+
+
+@dg.asset(
+    partitions_def=deliveries_partitions,
+    deps=[raw_items],
+    group_name="cleaning",
+    kinds={"dask", "s3", "duckdb"},
+    owners=["team:platform"],
+    code_version="1",
+)
+def clean_items(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStoreResource,
+    catalog: CatalogResource,
+    dask: DaskResource,
+) -> dg.MaterializeResult:
+    """One row per accepted item: kept for annotation (text PII-masked) or dropped with a reason."""
+    ref = DeliveryRef.from_partition_key(context.partition_key)
+    settings = load_settings()
+    store, writer = object_store.open(), catalog.open()
+    parts = writer.read_partition("raw_items", ref.partition_key)
+    now = datetime.now(UTC)
+    if parts.empty:
+        writer.write_partition("clean_items", ref.partition_key, [])
+        return dg.MaterializeResult(metadata={"items_in": 0, "items_kept": 0, "dagster/row_count": 0})
+
+    items = items_by_key(parts)
+    mask = bool(items.industry.iloc[0] in settings.cleaning.pii_industries)
+    records = items.to_dict("records")
+    size = settings.items_per_task
+    with dask.client() as dask_client:
+        futures = dask_client.map(
+            read_item_content,
+            [records[i : i + size] for i in range(0, len(records), size)],
+            store=store,
+            mask=mask,
+            pure=False,
+        )
+        content = pd.DataFrame([row for chunk in dask_client.gather(futures) for row in chunk])
+    items = items.merge(content, on="item_key")
+
+    known = writer.query("client_file_hashes", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    drops: dict[str, Duplicate | tuple[str, str]] = {}
+    for duplicate in exact_duplicates(
+        zip(parts.item_key, parts.sha256, strict=True), dict(zip(known.sha256, known.item_key, strict=True))
+    ):
+        drops[duplicate.item_key] = duplicate
+    for key, problem in format_problems(parts, settings).items():
+        drops.setdefault(key, problem)
+    remaining = items[~items.item_key.isin(drops)]
+    with_text = remaining[remaining.text.notna()]
+    for duplicate in near_text_duplicates(
+        zip(with_text.item_key, with_text.text, strict=True), settings.cleaning.near_duplicate_text_jaccard
+    ):
+        drops.setdefault(duplicate.item_key, duplicate)
+    with_image = remaining[remaining.phash.notna() & ~remaining.item_key.isin(drops)]
+    for duplicate in near_hash_duplicates(
+        zip(with_image.item_key, with_image.phash, strict=True), settings.cleaning.near_duplicate_image_bits
+    ):
+        drops.setdefault(duplicate.item_key, duplicate)
+
+    rows = [
+        _row(item, drops.get(item["item_key"]), context.run.run_id, now) for item in items.to_dict("records")
+    ]
+    writer.write_partition("clean_items", ref.partition_key, rows)
+    dropped = pd.Series([row["drop_reason"] for row in rows if row["drop_reason"]], dtype=object)
+    kept = [row for row in rows if row["status"] == "kept"]
+    return dg.MaterializeResult(
+        metadata={
+            "items_in": len(rows),
+            "items_kept": len(kept),
+            "dagster/row_count": len(rows),
+            "dropped_by_reason": dg.MetadataValue.json(dropped.value_counts().sort_index().to_dict()),
+            "pii_masked": int(sum(row["pii_masked"] for row in rows)),
+            "preview": dg.MetadataValue.md(
+                "| item | text (as annotators see it) |\n|---|---|\n"
+                + "\n".join(f"| {row['item_id']} | {(row['text'] or '')[:60]} |" for row in kept[:5])
+            ),
+        }
+    )
+
+
+def _row(item: dict, drop, run_id: str, now: datetime) -> dict:
+    row = {
+        key: item[key]
+        for key in (
+            "item_key",
+            "client_id",
+            "delivery_id",
+            "item_id",
+            "industry",
+            "modality",
+            "task",
+            "license",
+            "text",
+            "image_key",
+            "audio_key",
+            "image_width",
+            "image_height",
+            "pii_masked",
+        )
+    }
+    row.update(
+        status="kept",
+        drop_reason=None,
+        drop_detail=None,
+        duplicate_of=None,
+        similarity=None,
+        dagster_run_id=run_id,
+        cleaned_at=now,
+    )
+    if isinstance(drop, Duplicate):
+        row.update(
+            status="dropped",
+            drop_reason=DROP_REASONS[drop.kind],
+            duplicate_of=drop.duplicate_of,
+            similarity=float(drop.similarity),
+            drop_detail=f"duplicates {drop.duplicate_of}",
+        )
+    elif drop:
+        row.update(status="dropped", drop_reason=drop[0], drop_detail=drop[1])
+    return {
+        key: (None if isinstance(value, float) and pd.isna(value) else value) for key, value in row.items()
+    }

@@ -1,0 +1,1 @@
+"""Delivery: labelled data returned to the client that owns it."""

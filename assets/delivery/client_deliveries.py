@@ -1,0 +1,115 @@
+"""Asset `client_deliveries`: a delivery's labelled data, returned to its owner once every batch passed."""
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+import dagster as dg
+import pandas as pd
+
+from annobase.keys import DeliveryRef
+from assets.partitions import deliveries_partitions
+from assets.quality.qa_results import qa_results
+from resources import CatalogResource, ObjectStoreResource
+
+FILE_COLUMNS = ("text_key", "image_key", "audio_key")
+
+
+def labels_table(consensus: pd.DataFrame, items: pd.DataFrame, modality: str) -> pd.DataFrame:
+    """One row per kept item with its consensus answer; multimodal items get one label per part."""
+    if modality == "multimodal":
+        wide = consensus.pivot_table(index="item_key", columns="part", values="label", aggfunc="first")
+        wide.columns = [f"label_{part}" for part in wide.columns]
+        agreed = wide.nunique(axis=1) == 1
+        wide["label"] = wide.bfill(axis=1).iloc[:, 0].where(agreed)
+        answers = wide.join(consensus.groupby("item_key").agreement.mean())
+    else:
+        answers = consensus.drop_duplicates("item_key").set_index("item_key")[
+            ["label", "transcript", "boxes_json", "agreement"]
+        ]
+    table = items.set_index("item_key").join(answers, how="left").reset_index()
+    return table.drop(
+        columns=[
+            c
+            for c in (
+                "status",
+                "drop_reason",
+                "drop_detail",
+                "duplicate_of",
+                "similarity",
+                "dagster_run_id",
+                "cleaned_at",
+                "text",
+            )
+            if c in table
+        ]
+    )
+
+
+@dg.asset(
+    partitions_def=deliveries_partitions,
+    deps=[dg.AssetDep(qa_results, partition_mapping=dg.AllPartitionMapping())],
+    group_name="delivery",
+    kinds={"s3", "duckdb"},
+    owners=["team:delivery"],
+    code_version="1",
+)
+def client_deliveries(
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, catalog: CatalogResource
+) -> dg.MaterializeResult:
+    """One row per kept item in `deliveries/{client}/{delivery}/labels.parquet`; its files copied beside."""
+    ref = DeliveryRef.from_partition_key(context.partition_key)
+    store, writer = object_store.open(), catalog.open()
+    gates = writer.query("delivery_gate_status", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    blocked = gates[gates.passed.ne(True)]
+    if gates.empty or not blocked.empty:
+        raise dg.Failure(
+            description=f"{ref.partition_key} is not deliverable: batches without a passed gate",
+            metadata={"batches_not_passed": dg.MetadataValue.json(blocked.batch_id.tolist())},
+            allow_retries=False,
+        )
+    items = writer.read_partition("clean_items", ref.partition_key)
+    items = items[items.status == "kept"]
+    consensus = writer.query("delivery_consensus", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    modality = items.modality.iloc[0]
+    table = labels_table(consensus, items, modality)
+
+    prefix = f"deliveries/{ref.client_id}/{ref.delivery_id}/"
+    for column in FILE_COLUMNS:
+        delivered = []
+        for key in table[column] if column in table else []:
+            if isinstance(key, str):
+                target = prefix + "items/" + PurePosixPath(key).name
+                store.copy(key, target)
+                delivered.append(target)
+            else:
+                delivered.append(None)
+        if column in table:
+            table[column.replace("_key", "_file")] = delivered
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    store.put(prefix + "labels.parquet", buffer.getvalue())
+    store.put(
+        prefix + "delivery.json",
+        json.dumps(
+            {
+                "client_id": ref.client_id,
+                "delivery_id": ref.delivery_id,
+                "items": len(table),
+                "batches": gates.batch_id.tolist(),
+                "dagster_run_id": context.run.run_id,
+                "delivered_at": datetime.now(UTC).isoformat(),
+            },
+            indent=1,
+        ).encode(),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "items": len(table),
+            "batches": len(gates),
+            "labelled": int(table.get("agreement", pd.Series(dtype=float)).notna().sum()),
+            "location": prefix,
+            "dagster/row_count": len(table),
+        }
+    )

@@ -1,0 +1,1 @@
+"""Intake: client deliveries verified against their manifests, bad input quarantined with a reason."""

@@ -1,0 +1,84 @@
+"""One batch's quality, from its annotation rows: the function `qa_results` runs on a Dask worker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from assets.quality.agreement import krippendorff_alpha
+from assets.quality.annotation_rows import (
+    TASK_PART,
+    annotator_rows,
+    batch_score,
+    gold_references,
+    part_label_rows,
+)
+from assets.quality.consensus import consensus
+from assets.quality.cross_modal_consistency import cross_modal_consistency
+from assets.quality.image_accuracy import image_accuracy
+from assets.quality.scorecards import batch_scorecards
+from assets.quality.speech_accuracy import speech_accuracy
+from assets.quality.text_accuracy import label_components, label_score, text_accuracy
+
+
+@dataclass
+class BatchQuality:
+    scores: dict
+    consensus: pd.DataFrame
+    scorecards: pd.DataFrame
+
+
+ANSWER_COLUMN = {"text": "label", "speech": "transcript", "image": "boxes", "multimodal": "part_labels"}
+ANSWER_COLUMNS = set(ANSWER_COLUMN.values())
+
+
+def rows_from_catalog(annotations: pd.DataFrame, modality: str) -> pd.DataFrame:
+    """Catalog rows as the quality functions take them: the modality's answer as Python objects only."""
+    rows = annotations.copy()
+    rows["boxes"] = [json.loads(value) if isinstance(value, str) else None for value in rows.boxes_json]
+    rows["part_labels"] = [
+        json.loads(value) if isinstance(value, str) else None for value in rows.part_labels_json
+    ]
+    rows["lead_time"] = pd.to_numeric(rows.lead_time, errors="coerce")
+    unused = (ANSWER_COLUMNS - {ANSWER_COLUMN[modality]}) | {"boxes_json", "part_labels_json"}
+    return rows.drop(columns=list(unused))
+
+
+def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]) -> BatchQuality:
+    rows = rows_from_catalog(annotations, modality)
+    work = annotator_rows(rows)
+    gold_tasks = set(rows.task_id[rows.ground_truth])
+    scores = {
+        "tasks": int(rows.task_id.nunique()),
+        "annotations": len(work),
+        "gold_annotations": int(work.task_id.isin(gold_tasks).sum()),
+        "annotators": int(work.annotator.nunique()),
+        "text_accuracy": None,
+        "speech_accuracy": None,
+        "image_box_f1": None,
+        "cross_modal_consistency": None,
+        "krippendorff_alpha": None,
+    }
+    if work.empty:
+        return BatchQuality({**scores, "mean_item_agreement": None}, pd.DataFrame(), pd.DataFrame())
+    agreed = consensus(rows, modality, label_set)
+    if modality == "text":
+        scores["text_accuracy"] = text_accuracy(rows)
+        scores["krippendorff_alpha"] = krippendorff_alpha(rows)
+    elif modality == "multimodal":
+        parts = part_label_rows(rows)
+        references = gold_references(parts, "label", TASK_PART)
+        scores["text_accuracy"] = batch_score(
+            label_components(annotator_rows(parts), references), label_score
+        )
+        scores["cross_modal_consistency"] = cross_modal_consistency(agreed)
+        scores["krippendorff_alpha"] = krippendorff_alpha(parts, unit=TASK_PART)
+    elif modality == "speech":
+        scores["speech_accuracy"] = speech_accuracy(rows)
+    else:
+        scores["image_box_f1"] = image_accuracy(rows)
+    scores["mean_item_agreement"] = float(agreed["agreement"].mean()) if len(agreed) else None
+    cards = batch_scorecards(rows, modality, label_set, agreed)
+    return BatchQuality(scores, agreed.reset_index(), cards)

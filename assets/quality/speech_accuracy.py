@@ -1,0 +1,68 @@
+"""Speech accuracy: 1 − CER against the reference transcript, in characters, over the whole batch.
+
+Chinese text is normalised before comparing, since a transcriber's choice of "，" or "," or a
+space is not a hearing error: NFKC folds full-width forms to half width (unicodedata), then
+punctuation (Unicode categories P*) and whitespace are removed. CER is the batch's total edit
+distance (rapidfuzz Levenshtein) divided by its total reference characters, so an utterance
+weighs by its length instead of every utterance weighing the same.
+"""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from assets.quality.annotation_rows import annotator_rows, batch_score, gold_references, rows_with_reference
+
+
+@cache
+def _dropped_characters() -> dict[int, None]:
+    """str.translate table deleting every punctuation and whitespace code point (built once)."""
+    return {
+        code: None
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)).startswith("P") or chr(code).isspace()
+    }
+
+
+def normalise_transcript(text: str) -> str:
+    """The characters that count: NFKC-folded, without punctuation or whitespace."""
+    return unicodedata.normalize("NFKC", text).translate(_dropped_characters())
+
+
+def normalise_transcripts(texts: Iterable[str | None]) -> list[str]:
+    """normalise_transcript over many; a missing transcript is an empty one."""
+    return [normalise_transcript(text) if isinstance(text, str) else "" for text in texts]
+
+
+def edit_distances(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """Levenshtein distance of a[i] to b[i] for every i, computed in C on all cores."""
+    if not len(a):
+        return np.zeros(0, dtype=np.int64)
+    return process.cpdist(a, b, scorer=Levenshtein.distance, workers=-1).astype(np.int64)
+
+
+def transcript_components(rows: pd.DataFrame, references: pd.Series) -> pd.DataFrame:
+    """Per transcript whose task has a reference: its edits and the reference's characters."""
+    scored, reference = rows_with_reference(rows, references)
+    normalised = normalise_transcripts(reference)
+    edits = edit_distances(normalise_transcripts(scored["transcript"]), normalised)
+    ref_chars = np.fromiter(map(len, normalised), dtype=np.int64, count=len(normalised))
+    return pd.DataFrame({"edits": edits, "ref_chars": ref_chars}, index=scored.index)
+
+
+def transcript_score(sums: pd.DataFrame) -> pd.Series:
+    return 1 - sums["edits"] / sums["ref_chars"]
+
+
+def speech_accuracy(annotations: pd.DataFrame) -> float | None:
+    """1 − CER of the transcripts on gold tasks; None when the batch has no gold task."""
+    references = gold_references(annotations, "transcript")
+    return batch_score(transcript_components(annotator_rows(annotations), references), transcript_score)

@@ -1,0 +1,1 @@
+"""Release: published industry datasets, signed, immutable, traceable."""

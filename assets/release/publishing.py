@@ -1,0 +1,180 @@
+"""Writing one release of an industry dataset, atomically and never over an existing version.
+
+Order is the guarantee: files, Parquet, Croissant card and quality report first; then
+`MANIFEST.json` and its signature; `datasets/{industry}/LATEST` last. A version counts as
+published once its signature exists: a run that died before that left an incomplete version that
+no LATEST points at, and the next run redoes that same version number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+
+import pandas as pd
+
+from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
+from assets.release.signing import SigningKey, sign
+from resources.object_store import ObjectStore
+
+VERSION = re.compile(r"v(\d{4,})")
+DATA_FILE = "data/items.parquet"
+PART_COLUMNS = {"text": "text_path", "image": "image_path", "audio": "audio_path"}
+
+
+def dataset_prefix(industry: str) -> str:
+    return f"datasets/{industry}/"
+
+
+@dataclass(frozen=True)
+class Versions:
+    published: list[int]
+    incomplete: list[int]
+
+    def next_version(self) -> str:
+        """The lowest incomplete version above the last published one (to redo it), else a new one."""
+        last = max(self.published, default=0)
+        redo = [number for number in self.incomplete if number > last]
+        return f"v{min(redo) if redo else last + 1:04d}"
+
+
+def existing_versions(store: ObjectStore, industry: str) -> Versions:
+    prefix = dataset_prefix(industry)
+    seen: dict[int, bool] = {}
+    for obj in store.list(prefix):
+        version, _, rest = obj.key[len(prefix) :].partition("/")
+        if match := VERSION.fullmatch(version):
+            number = int(match.group(1))
+            seen[number] = seen.get(number, False) or rest == SIGNATURE_NAME
+    return Versions(
+        sorted(n for n, done in seen.items() if done), sorted(n for n, done in seen.items() if not done)
+    )
+
+
+def latest_manifest(store: ObjectStore, industry: str) -> dict | None:
+    """The manifest LATEST names, or None before the first release."""
+    head = store.head(dataset_prefix(industry) + "LATEST")
+    if head is None:
+        return None
+    version = store.get(dataset_prefix(industry) + "LATEST").decode().strip()
+    return json.loads(store.get(f"{dataset_prefix(industry)}{version}/{MANIFEST_NAME}"))
+
+
+def content_fingerprint(items: pd.DataFrame, file_hashes: dict[str, str]) -> str:
+    """What a release says, independent of when it was cut: its rows' answers and its files' bytes."""
+    answer_columns = sorted(
+        c for c in items.columns if c.startswith("label") or c in ("transcript", "boxes_json")
+    )
+    digest = hashlib.sha256()
+    for row in items.sort_values("item_key").itertuples(index=False):  # noqa: B007 - read by getattr
+        record = {"item_key": row.item_key, **{c: getattr(row, c) for c in answer_columns}}
+        digest.update(json.dumps(record, sort_keys=True, default=str, ensure_ascii=False).encode())
+    for path in sorted(file_hashes):
+        digest.update(f"{path}={file_hashes[path]}".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class ReleaseFiles:
+    """What has been written under the release prefix: path -> (sha256, bytes), and re-read checks."""
+
+    prefix: str
+    written: dict[str, tuple[str, int]] = field(default_factory=dict)
+    verified: dict[str, bool] = field(default_factory=dict)
+
+    def put(self, store: ObjectStore, path: str, data: bytes) -> None:
+        store.put(self.prefix + path, data)
+        self.written[path] = (hashlib.sha256(data).hexdigest(), len(data))
+
+    def copy_in(self, store: ObjectStore, source_key: str, path: str, expected_sha256: str) -> None:
+        """Copy an upload into the release and re-read it: the bytes must be the client's bytes."""
+        store.copy(source_key, self.prefix + path)
+        data = store.get(self.prefix + path)
+        digest = hashlib.sha256(data).hexdigest()
+        self.written[path] = (digest, len(data))
+        self.verified[path] = digest == expected_sha256
+
+
+def parquet_bytes(items: pd.DataFrame) -> bytes:
+    """The release's Parquet, with every column typed: a column empty in this release (no audio in
+    a text-only industry) is a nullable string, not Arrow's `null`, which no schema reader can use."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(items, preserve_index=False)
+    schema = pa.schema(
+        [field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in table.schema]
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table.cast(schema), buffer)
+    return buffer.getvalue()
+
+
+def release_file_path(item_key: str, part: str, upload_key: str) -> str:
+    return f"data/files/{item_key}/{part}{PurePosixPath(upload_key).suffix.lower()}"
+
+
+def write_release(
+    store: ObjectStore,
+    industry: str,
+    version: str,
+    items: pd.DataFrame,
+    uploads: pd.DataFrame,
+    texts: dict[str, str],
+    documents: Callable[[pd.DataFrame, ReleaseFiles], dict[str, bytes]],
+    lineage: dict,
+    key: SigningKey,
+    created_at: datetime,
+    code_version: str,
+) -> ReleaseFiles:
+    """Write a whole release.
+
+    `uploads` (item_key, part, upload_key, sha256) are the media files copied in byte for byte;
+    `texts` are the cleaned texts (PII-masked where the industry requires it), written instead of
+    the uploaded text files, which may hold what masking removed. `documents(items, files)` returns
+    the Croissant card and quality report, built once the data files exist (they hash them).
+    """
+    release = f"{dataset_prefix(industry)}{version}"
+    files = ReleaseFiles(release + "/")
+    items = items.copy()
+    paths: dict[tuple[str, str], str] = {}
+    for upload in uploads.itertuples(index=False):
+        path = release_file_path(upload.item_key, upload.part, upload.upload_key)
+        files.copy_in(store, upload.upload_key, path, upload.sha256)
+        paths[(upload.item_key, upload.part)] = path
+    for item_key, text in texts.items():
+        path = release_file_path(item_key, "text", "text.txt")
+        files.put(store, path, text.encode())
+        files.verified[path] = True
+        paths[(item_key, "text")] = path
+    for part, column in PART_COLUMNS.items():
+        items[column] = [paths.get((item_key, part)) for item_key in items.item_key]
+    listed = items[list(PART_COLUMNS.values())]
+    items["files_present"] = listed.notna().any(axis=1)
+    items["files_verified"] = [
+        all(files.verified.get(path, False) for path in row if isinstance(path, str))
+        for row in listed.itertuples(index=False)
+    ]
+    files.put(store, DATA_FILE, parquet_bytes(items))
+    for path, data in documents(items, files).items():
+        files.put(store, path, data)
+    manifest = build_manifest(
+        release=release,
+        industry=industry,
+        version=version,
+        files=files.written,
+        lineage=lineage,
+        signing_key_fingerprint=key.fingerprint,
+        created_at=created_at.isoformat(),
+        code_version=code_version,
+    )
+    store.put(f"{release}/{MANIFEST_NAME}", manifest)
+    store.put(f"{release}/{SIGNATURE_NAME}", sign(manifest, key))
+    store.put(dataset_prefix(industry) + "LATEST", version.encode())
+    return files

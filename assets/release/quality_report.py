@@ -1,0 +1,252 @@
+"""A release's quality report (`quality_report.json`): its scores against the base's thresholds and the six
+GB/T 36344-2018 data-quality indicators.
+
+Every number says what it measured and over how many rows, and is None with a reason when nothing could
+be measured, so a reader never takes an empty release for a perfect one. The scores come from the
+batches' quality runs; the indicators from the released items themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from annobase.keys import is_valid_id
+from annobase.settings import Modality, load_settings
+
+SCHEMA = "annobase.quality-report/1"
+
+# task -> the batch measure against gold, and the item column holding the consensus answer
+TASK_MEASURE = {
+    "classification": "text_accuracy",
+    "transcription": "speech_accuracy",
+    "detection": "image_box_f1",
+}
+TASK_ANSWER = {"classification": "label", "transcription": "transcript", "detection": "boxes_json"}
+JSON_ANSWERS = {"boxes_json"}
+
+ACCURACIES = ("text_accuracy", "speech_accuracy", "image_box_f1")
+
+GBT_36344_2018_NAMES = {
+    "normativity": "规范性",
+    "completeness": "完整性",
+    "accuracy": "准确性",
+    "consistency": "一致性",
+    "timeliness": "时效性",
+    "accessibility": "可访问性",
+}
+
+
+def _measure(value: float | None, rows: int, reason: str) -> dict:
+    """A value with its row count; the reason is kept only when there was nothing to measure."""
+    if value is None or rows == 0:
+        return {"value": None, "rows_measured": 0, "reason": reason}
+    return {"value": float(value), "rows_measured": int(rows), "reason": None}
+
+
+def _mean(values: pd.Series, reason: str) -> dict:
+    """Mean of the measured values (NaN = not measured)."""
+    measured = values.dropna().astype(float)
+    return _measure(measured.mean() if len(measured) else None, len(measured), reason)
+
+
+def _weighted(values: pd.Series, weights: pd.Series, reason: str) -> tuple[dict, int]:
+    """Batch scores averaged over the batches that have one, each weighted by the rows it was measured on.
+
+    Returns the measure and how many batches it covers.
+    """
+    values = pd.to_numeric(values, errors="coerce")
+    weights = pd.to_numeric(weights, errors="coerce").fillna(0)
+    used = values.notna() & (weights > 0)
+    total = weights[used].sum()
+    value = (values[used] * weights[used]).sum() / total if total > 0 else None
+    return _measure(value, total, reason), int(used.sum())
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _parts(item: Mapping, spec: Modality) -> list[str]:
+    """The parts a multi-part item has: those whose file was copied into the release."""
+    return [part for part in spec.parts if _text(item.get(f"{part}_path")) is not None]
+
+
+def _answer_present(item: Mapping, spec: Modality | None) -> bool:
+    """The consensus answer exists: the task's column, or a label for every part the item has."""
+    if spec is None:
+        return False
+    if len(spec.parts) > 1:
+        parts = _parts(item, spec)
+        return bool(parts) and all(_text(item.get(f"label_{part}")) is not None for part in parts)
+    return _text(item.get(TASK_ANSWER[spec.task])) is not None
+
+
+def _well_formed_json_list(value: str) -> bool:
+    try:
+        return isinstance(json.loads(value), list)
+    except ValueError:
+        return False
+
+
+def _conforms(item: Mapping, modalities: Mapping[str, Modality]) -> bool:
+    """The item's record is what the release schema promises (see the normativity definition)."""
+    ids = [item.get(column) for column in ("client_id", "delivery_id", "item_id")]
+    if not all(is_valid_id(value) for value in ids) or item.get("item_key") != "/".join(ids):
+        return False
+    spec = modalities.get(item.get("modality"))
+    if not _answer_present(item, spec):
+        return False
+    if len(spec.parts) > 1:
+        return len(_parts(item, spec)) >= spec.min_parts
+    column = TASK_ANSWER[spec.task]
+    return column not in JSON_ANSWERS or _well_formed_json_list(item[column])
+
+
+def _cross_modal(item: Mapping, spec: Modality | None) -> float:
+    """1 when a multi-part item's labelled parts agree, 0 when they differ; NaN with fewer than two labels."""
+    if spec is None or len(spec.parts) < 2:
+        return math.nan
+    labels = [label for part in spec.parts if (label := _text(item.get(f"label_{part}"))) is not None]
+    return float(len(set(labels)) == 1) if len(labels) >= 2 else math.nan
+
+
+def _flag(items: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column where anything but True (False, null) counts as not established."""
+    return items[column].eq(True).fillna(False).astype(float)
+
+
+def _scores(items: pd.DataFrame, batches: pd.DataFrame, thresholds: Mapping[str, float]) -> dict:
+    gold = batches["gold_annotations"]
+    items_per_batch = batches["batch_id"].map(items["batch_id"].value_counts())
+    weighted = {
+        name: _weighted(batches[name], gold, f"no batch of the release has {name} measured on gold")
+        for name in ACCURACIES
+    }
+    weighted["cross_modal_consistency"] = _weighted(
+        batches["cross_modal_consistency"],
+        items_per_batch,
+        "no released multimodal item with two labelled parts",
+    )
+    scores = {name: {**measure, "batches": count} for name, (measure, count) in weighted.items()}
+    alphas = pd.to_numeric(batches["krippendorff_alpha"], errors="coerce")
+    measured = alphas.notna()
+    scores["krippendorff_alpha"] = {
+        **_measure(
+            alphas[measured].mean() if measured.any() else None,
+            int(pd.to_numeric(batches["annotations"][measured], errors="coerce").fillna(0).sum()),
+            "no batch has tasks labelled by two annotators with two distinct labels",
+        ),
+        "batches": int(measured.sum()),
+    }
+    for name, score in scores.items():
+        threshold = thresholds.get(name)
+        score["threshold"] = threshold
+        score["meets_threshold"] = (
+            None if threshold is None or score["value"] is None else bool(score["value"] >= threshold)
+        )
+    return scores
+
+
+def _accuracy(batches: pd.DataFrame, modalities: Mapping[str, Modality]) -> dict:
+    """Each batch's own measure against gold (by its modality's task), weighted by its gold annotations."""
+    measures = [
+        batch[TASK_MEASURE[modalities[batch["modality"]].task]] if batch["modality"] in modalities else None
+        for _, batch in batches.iterrows()
+    ]
+    measure, _ = _weighted(
+        pd.Series(measures, index=batches.index, dtype=object),
+        batches["gold_annotations"],
+        "no batch has annotations on gold tasks",
+    )
+    return measure
+
+
+def quality_report(
+    items: pd.DataFrame,
+    batches: pd.DataFrame,
+    thresholds: Mapping[str, float],
+    released_at: datetime,
+    *,
+    timely_within: timedelta = timedelta(days=30),
+    modalities: Mapping[str, Modality] | None = None,
+) -> dict:
+    """The report of one release, as a JSON-able dict.
+
+    `items`: one row per released item (release Parquet columns plus `files_present` and
+    `files_verified`); `batches`: one row per batch of the release with its quality-run scores.
+    `scores` hold the batch measures against `thresholds` (accuracies weighted by gold annotations,
+    cross-modal consistency by released items, Krippendorff's alpha a plain mean over batches, in
+    [-1, 1] and without a threshold). `modalities` defaults to the configured ones.
+    """
+    modalities = load_settings().modalities if modalities is None else modalities
+    released = pd.Timestamp(released_at)
+    released = released.tz_localize("UTC") if released.tzinfo is None else released
+    items = items.reset_index(drop=True)
+    records = items.to_dict("records")
+    specs = [modalities.get(item.get("modality")) for item in records]
+    no_items = "the release has no items"
+
+    agreement = pd.to_numeric(items["agreement"], errors="coerce").astype(float)
+    cross_modal = pd.Series(
+        [_cross_modal(item, spec) for item, spec in zip(records, specs, strict=True)], dtype=float
+    )
+    consistency = pd.concat([agreement, cross_modal], axis=1).mean(axis=1)
+    answered = pd.Series(
+        [_answer_present(item, spec) for item, spec in zip(records, specs, strict=True)], dtype=bool
+    )
+    uploaded = pd.to_datetime(items["uploaded_at"], utc=True)
+    timely = (released - uploaded <= timely_within).astype(float).where(uploaded.notna())
+    days = timely_within / timedelta(days=1)
+
+    indicators = {
+        "normativity": (
+            "Share of items whose record conforms to the release schema: client, delivery and item ids "
+            "match [a-z0-9][a-z0-9_-]{0,63}, item_key is client_id/delivery_id/item_id, the modality is "
+            "configured, and its answer is present and well-formed (label, transcript, boxes_json parsing "
+            "as a JSON list, or a label for each of at least min_parts parts).",
+            _mean(pd.Series([float(_conforms(item, modalities)) for item in records], dtype=float), no_items),
+        ),
+        "completeness": (
+            "Share of items whose every listed file is present in the release (files_present) and whose "
+            "consensus answer (the task's column, or a label for every part the item has) is non-null.",
+            _mean(_flag(items, "files_present") * answered, no_items),
+        ),
+        "accuracy": (
+            "Mean of each batch's own measure against gold (label accuracy for classification, 1 - CER for "
+            "transcription, box F1 at IoU 0.5 for detection), weighted by its annotations on gold tasks; "
+            "rows are those annotations.",
+            _accuracy(batches, modalities),
+        ),
+        "consistency": (
+            "Mean over items of each item's consistency: the share of its annotators agreeing with the "
+            "consensus, averaged with its cross-modal consistency (1 if its parts' consensus labels agree, "
+            "else 0) for multimodal items with two labelled parts, either alone where only one exists.",
+            _mean(consistency, "no item has an agreement or two labelled parts"),
+        ),
+        "timeliness": (
+            f"Share of items released within {days:g} days of their upload (released_at - uploaded_at), "
+            "over the items with a known upload time.",
+            _mean(timely, "no item has an upload time"),
+        ),
+        "accessibility": (
+            "Share of items whose every file in the release was read back after writing with the sha256 "
+            "it was written with (files_verified).",
+            _mean(_flag(items, "files_verified"), no_items),
+        ),
+    }
+    return {
+        "schema": SCHEMA,
+        "released_at": released.isoformat(),
+        "items": len(items),
+        "batches": len(batches),
+        "scores": _scores(items, batches, thresholds),
+        "gbt_36344_2018": {
+            name: {"name_zh": GBT_36344_2018_NAMES[name], "definition": definition, **measured}
+            for name, (definition, measured) in indicators.items()
+        },
+    }

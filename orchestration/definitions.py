@@ -1,0 +1,13 @@
+"""The code location: only merges what each package builds."""
+
+import dagster as dg
+
+import assets
+import orchestration.jobs
+import quality_checks
+import resources
+import sensors
+
+defs = dg.Definitions.merge(
+    assets.defs, quality_checks.defs, sensors.defs, orchestration.jobs.jobs_defs, resources.defs
+)

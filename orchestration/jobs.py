@@ -1,0 +1,75 @@
+"""Jobs: what sensors and schedules launch."""
+
+import dagster as dg
+
+from assets.annotation.annotation_batches import annotation_batches
+from assets.annotation.batch_annotations import batch_annotations
+from assets.cleaning.clean_items import clean_items
+from assets.delivery.client_deliveries import client_deliveries
+from assets.intake.raw_items import raw_items
+from assets.partitions import industries_partitions
+from assets.quality.annotator_scorecards import annotator_scorecards
+from assets.quality.qa_results import qa_results
+from assets.release.industry_datasets import industry_datasets
+
+intake_job = dg.define_asset_job(
+    "intake_deliveries",
+    selection=[raw_items, clean_items, annotation_batches],
+    description="Verify a client delivery, clean it and cut it into annotation batches.",
+)
+
+annotation_qa_job = dg.define_asset_job(
+    "annotation_qa",
+    selection=[batch_annotations, qa_results],
+    description="Read a finished batch's export, measure its quality and gate it.",
+)
+
+client_delivery_job = dg.define_asset_job(
+    "return_client_delivery",
+    selection=[client_deliveries],
+    description="Return a delivery's labelled data to its owner once every batch passed the gate.",
+)
+
+scorecards_job = dg.define_asset_job(
+    "refresh_annotator_scorecards",
+    selection=[annotator_scorecards],
+    description="Every annotator's record over all batches so far.",
+)
+
+hourly_scorecards = dg.ScheduleDefinition(
+    name="hourly_scorecards",
+    job=scorecards_job,
+    cron_schedule="0 * * * *",
+    execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+publish_job = dg.define_asset_job(
+    "publish_industry_datasets",
+    selection=[industry_datasets],
+    description="Cut a new signed release of an industry dataset, if anything changed since the last.",
+    # the production instance runs one run with this tag at a time (deploy/dagster.yaml): two
+    # publishes at once would race for an industry's next version number
+    tags={"annobase/publish": "serial"},
+)
+
+
+@dg.schedule(
+    cron_schedule="0 2 * * *",
+    execution_timezone="Asia/Shanghai",
+    job=publish_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def nightly_publish(context: dg.ScheduleEvaluationContext):
+    """Every industry, every night at 02:00 Beijing time; a release only where something changed."""
+    night = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return [
+        dg.RunRequest(run_key=f"{industry}@{night}", partition_key=industry)
+        for industry in industries_partitions.get_partition_keys()
+    ]
+
+
+jobs_defs = dg.Definitions(
+    jobs=[intake_job, annotation_qa_job, client_delivery_job, scorecards_job, publish_job],
+    schedules=[hourly_scorecards, nightly_publish],
+)

@@ -1,0 +1,50 @@
+"""Resources: the object store, the catalog and the Dask cluster, configured from the environment.
+
+Values that differ per environment are `EnvVar`s, so the UI shows the variable's name, never its
+value; credentials are not configured at all (boto3 reads them from the environment itself).
+"""
+
+import os
+
+import dagster as dg
+
+from resources.catalog import Catalog, CatalogResource
+from resources.dask_cluster import DaskResource
+from resources.object_store import ObjectStore, ObjectStoreResource
+from resources.signing import SigningKeyResource
+
+
+def _env_or(name: str, default):
+    """An EnvVar when the variable is set (resolved at run time), the default when it is not."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def object_store_from_env() -> ObjectStoreResource:
+    return ObjectStoreResource(
+        bucket=_env_or("ANNOBASE_BUCKET", "annobase"),
+        endpoint_url=_env_or("ANNOBASE_S3_ENDPOINT_URL", None),
+        local_root=_env_or("ANNOBASE_LOCAL_STORE", None),
+    )
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    object_store = object_store_from_env()
+    return {
+        "object_store": object_store,
+        "catalog": CatalogResource(object_store=object_store),
+        "dask": DaskResource(scheduler_address=_env_or("ANNOBASE_DASK_ADDRESS", None)),
+        "signing_key": SigningKeyResource(key_path=_env_or("ANNOBASE_SIGNING_KEY", None)),
+    }
+
+
+defs = dg.Definitions(resources=build_resources())
+
+__all__ = [
+    "Catalog",
+    "CatalogResource",
+    "DaskResource",
+    "ObjectStore",
+    "ObjectStoreResource",
+    "SigningKeyResource",
+    "defs",
+]

@@ -1,0 +1,111 @@
+"""The catalog: DuckDB over Parquet tables kept in the object store.
+
+DuckDB is single-writer across processes, and many runs write the catalog at once, so there is
+no shared `.duckdb` file: each run writes its own partition file of a table (schema enforced by
+DuckDB from `sql/catalog_tables.sql`), and readers query every partition through DuckDB views.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from resources.object_store import ObjectStore, ObjectStoreResource
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+CATALOG_PREFIX = "catalog/"
+
+
+@cache
+def read_sql(name: str) -> str:
+    """A query from `sql/`, by file name without the extension."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+@cache
+def catalog_table_names() -> tuple[str, ...]:
+    return tuple(re.findall(r"CREATE TABLE (\w+)", read_sql("catalog_tables")))
+
+
+def table_partition_key(table: str, partition: str) -> str:
+    """`catalog/{table}/{client_id}/{delivery_id}.parquet` for partition `client_id/delivery_id`."""
+    return f"{CATALOG_PREFIX}{table}/{partition}.parquet"
+
+
+class Catalog:
+    """Writes and queries the catalog tables of one object store."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def write_partition(self, table: str, partition: str, rows: Sequence[dict[str, Any]]) -> str:
+        """Replace one partition of `table` with `rows`, typed by the table's DDL; returns its key."""
+        import duckdb
+        import pyarrow.parquet as pq
+
+        if table not in catalog_table_names():
+            raise ValueError(f"unknown catalog table {table!r}")
+        with duckdb.connect() as con:
+            con.execute(read_sql("catalog_tables"))
+            if rows:
+                import pyarrow as pa
+
+                columns = dict.fromkeys(column for row in rows for column in row)  # rows may differ in keys
+                incoming = pa.table({column: [row.get(column) for row in rows] for column in columns})  # noqa: F841
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+            arrow_table = con.sql(f"SELECT * FROM {table}").to_arrow_table()
+        buffer = io.BytesIO()
+        pq.write_table(arrow_table, buffer, compression="zstd")
+        key = table_partition_key(table, partition)
+        self.store.put(key, buffer.getvalue())
+        return key
+
+    def read_partition(self, table: str, partition: str):
+        """One partition of `table` as a pandas DataFrame."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(io.BytesIO(self.store.get(table_partition_key(table, partition)))).to_pandas()
+
+    def connect(self):
+        """A DuckDB connection where every catalog table is a view over all of its partitions, plus the
+        views of `sql/catalog_views.sql`."""
+        import duckdb
+
+        con = duckdb.connect()
+        if self.store.remote:
+            con.register_filesystem(self.store.filesystem())
+        con.execute("CREATE SCHEMA empty")
+        con.execute("SET schema = 'empty'")
+        con.execute(read_sql("catalog_tables"))
+        con.execute("SET schema = 'main'")
+        for table in catalog_table_names():
+            prefix = f"{CATALOG_PREFIX}{table}/"
+            if next(self.store.list(prefix, page_size=1), None) is None:
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM empty.{table}")
+            else:
+                glob = (self.store.url(prefix) + "**/*.parquet").replace("'", "''")
+                con.execute(
+                    f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', union_by_name = true)"
+                )
+        con.execute(read_sql("catalog_views"))
+        return con
+
+    def query(self, name: str, **params: Any):
+        """Run the named query from `sql/` and return a pandas DataFrame."""
+        with self.connect() as con:
+            return con.execute(read_sql(name), params or None).df()
+
+
+class CatalogResource(dg.ConfigurableResource):
+    """The catalog of every item, delivery and rejection, stored next to the data it describes."""
+
+    object_store: ObjectStoreResource
+
+    def open(self) -> Catalog:
+        return Catalog(self.object_store.open())

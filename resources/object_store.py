@@ -1,0 +1,252 @@
+"""The object store: one interface, two implementations with the identical key layout.
+
+`S3ObjectStore` talks to S3 or any S3-compatible server through boto3; `LocalObjectStore` keeps the
+same keys as files under a directory, for the zero-setup demo. Both list keys in S3's order (UTF-8
+byte order) and honour `start_after`, which is what the sensors' cursors rely on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A listed key. `etag` may be None from `list` on stores where it costs a read; `head` fills it."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str | None
+
+
+class ObjectStore(ABC):
+    """What annobase needs from an object store, and nothing more."""
+
+    bucket: str
+    remote: bool  # whether readers (DuckDB, Dask) need the fsspec filesystem registered to reach it
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> str:
+        """Write `data` at `key` and return its ETag."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def head(self, key: str) -> StoredObject | None:
+        """The object's size and ETag, or None when the key does not exist."""
+
+    @abstractmethod
+    def list(
+        self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
+    ) -> Iterator[StoredObject]:
+        """Keys under `prefix`, strictly after `start_after`, in UTF-8 byte order, fetched page by page."""
+
+    @abstractmethod
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Copy inside the store (server-side on S3), so quarantine never moves or alters an upload."""
+
+    @abstractmethod
+    def url(self, key: str = "") -> str:
+        """The key's address for fsspec-based readers (DuckDB, Dask, pandas)."""
+
+    @abstractmethod
+    def filesystem(self):
+        """An fsspec filesystem that resolves `url()` addresses."""
+
+
+def _check_key(key: str) -> str:
+    """Keys are relative, '/'-separated and never step outside the bucket."""
+    if not key or key.startswith("/") or "\\" in key or any(seg in ("", ".", "..") for seg in key.split("/")):
+        raise ValueError(f"unsafe object key {key!r}")
+    return key
+
+
+class S3ObjectStore(ObjectStore):
+    """boto3 against AWS or any S3-compatible endpoint; credentials come from boto3's own environment."""
+
+    remote = True
+
+    def __init__(self, bucket: str, endpoint_url: str | None = None):
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url or None
+        self._client = None
+
+    def __getstate__(self):
+        # boto3 clients do not pickle; Dask workers build their own.
+        return {"bucket": self.bucket, "endpoint_url": self.endpoint_url, "_client": None}
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=os.environ.get("AWS_REGION") or None,
+                config=Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32),
+            )
+        return self._client
+
+    def put(self, key: str, data: bytes) -> str:
+        response = self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data)
+        return response["ETag"].strip('"')
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read()
+
+    def head(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(
+            key, response["ContentLength"], response["LastModified"], response["ETag"].strip('"')
+        )
+
+    def list(
+        self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
+    ) -> Iterator[StoredObject]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": page_size}}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+            for entry in page.get("Contents", ()):
+                yield StoredObject(
+                    entry["Key"], entry["Size"], entry["LastModified"], entry["ETag"].strip('"')
+                )
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        self.client.copy(
+            {"Bucket": self.bucket, "Key": _check_key(source_key)}, self.bucket, _check_key(target_key)
+        )
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def filesystem(self):
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            client_kwargs={
+                "endpoint_url": self.endpoint_url,
+                "region_name": os.environ.get("AWS_REGION") or None,
+            },
+            use_listings_cache=False,
+        )
+
+
+class LocalObjectStore(ObjectStore):
+    """The same key layout as files under `{root}/{bucket}/`; writes are atomic renames."""
+
+    remote = False
+
+    def __init__(self, root: str, bucket: str):
+        self.bucket = bucket
+        self.root = Path(root).absolute() / bucket
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
+            handle.write(data)
+        os.replace(handle.name, path)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise KeyError(key) from error
+
+    def head(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        stat = path.stat()
+        return StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), digest.hexdigest())
+
+    def list(
+        self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
+    ) -> Iterator[StoredObject]:
+        yield from self._walk(self.root, "", prefix, start_after or "")
+
+    def _walk(self, directory: Path, dir_key: str, prefix: str, start_after: str) -> Iterator[StoredObject]:
+        """Depth-first in S3 key order: a directory sorts as its name plus '/', as its keys do.
+
+        Subtrees that lie wholly at or before `start_after`, or outside `prefix`, are never entered.
+        """
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return
+        named = sorted(
+            ((entry.name + "/" if entry.is_dir() else entry.name), entry)
+            for entry in entries
+            if not entry.name.startswith(".tmp-")
+        )
+        for name, entry in named:
+            key = dir_key + name
+            if entry.is_dir():
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                if key < start_after and not start_after.startswith(key):
+                    continue
+                yield from self._walk(Path(entry.path), key, prefix, start_after)
+            elif key.startswith(prefix) and key > start_after:
+                stat = entry.stat()
+                yield StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), None)
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        target = self._path(target_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self._path(source_key), target)
+
+    def url(self, key: str = "") -> str:
+        return f"{self.root}/{key}"
+
+    def filesystem(self):
+        import fsspec
+
+        return fsspec.filesystem("file")
+
+
+class ObjectStoreResource(dg.ConfigurableResource):
+    """The bucket annobase reads uploads from and writes everything else to.
+
+    With `local_root` set it is the embedded directory store; otherwise S3 at `endpoint_url`
+    (unset means AWS). Credentials are never configured here: boto3 reads them from the environment.
+    """
+
+    bucket: str = "annobase"
+    endpoint_url: str | None = None
+    local_root: str | None = None
+
+    def open(self) -> ObjectStore:
+        if self.local_root:
+            return LocalObjectStore(self.local_root, self.bucket)
+        return S3ObjectStore(self.bucket, self.endpoint_url)

@@ -1,0 +1,9 @@
+"""Sensors: what reacts to objects written by the outside world, and to finished runs."""
+
+import dagster as dg
+
+from sensors.annotation_exports import annotation_exports
+from sensors.client_uploads import client_uploads
+from sensors.delivery_completion import delivery_completion
+
+defs = dg.Definitions(sensors=[client_uploads, annotation_exports, delivery_completion])

@@ -1,0 +1,60 @@
+"""Sensor `annotation_exports`: a batch is finished when the annotation tool writes its `export.json`."""
+
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from annobase.keys import is_valid_id
+from assets.intake import reasons
+from assets.intake.quarantine import quarantine_invalid_key
+from assets.intake.reasons import Reason
+from assets.partitions import batches_partitions
+from orchestration.jobs import annotation_qa_job
+from resources import ObjectStoreResource
+from sensors.upload_listing import ListingCursor, find_new_objects
+
+ANNOTATIONS = "annotations/"
+EXPORT_NAME = "export.json"
+
+
+def batch_of(key: str) -> str | None:
+    """`annotations/{batch_id}/export.json` -> batch_id; None for any other key."""
+    segments = key[len(ANNOTATIONS) :].split("/")
+    return segments[0] if len(segments) == 2 and segments[1] == EXPORT_NAME else None
+
+
+@dg.sensor(
+    job=annotation_qa_job,
+    minimum_interval_seconds=int(os.environ.get("ANNOBASE_SENSOR_INTERVAL_SECONDS", "30")),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests QA of every new or changed Label Studio export under annotations/.",
+)
+def annotation_exports(
+    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource
+) -> dg.SensorResult:
+    store = object_store.open()
+    cursor = ListingCursor.parse(context.cursor)
+    exports, next_cursor = find_new_objects(store, ANNOTATIONS, cursor, lambda key: batch_of(key) is not None)
+    run_requests = []
+    for export in exports:
+        batch_id = batch_of(export.key)
+        known = is_valid_id(batch_id) and context.instance.has_dynamic_partition(
+            batches_partitions.name, batch_id
+        )
+        if not known:
+            reason = Reason(
+                reasons.UNKNOWN_BATCH, f"{export.key!r} is not the export of a batch annobase wrote"
+            )
+            record = quarantine_invalid_key(store, export.key, reason, datetime.now(UTC))
+            context.log.error(f"{reason.detail}; recorded at {record}")
+            continue
+        etag = export.etag or getattr(store.head(export.key), "etag", None)
+        if etag is None:
+            continue
+        run_requests.append(
+            dg.RunRequest(
+                run_key=f"{batch_id}@{etag}", partition_key=batch_id, tags={"annobase/export_etag": etag}
+            )
+        )
+    return dg.SensorResult(run_requests=run_requests, cursor=next_cursor.serialize())

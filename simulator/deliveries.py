@@ -1,0 +1,245 @@
+"""Deliveries uploaded by the simulated clients (outside world), laid out as CONTRACT.md sections 1-2.
+
+A delivery is its files, its manifest and the truth behind them (labels, transcripts, boxes, PII)
+that the base never sees but tests and simulated annotators compare against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from simulator.clients import CLIENTS, MODALITY_TASKS, label_set
+from simulator.media import make_jpg, make_png, make_wav
+from simulator.text_corpus import PII, iter_text_items, make_text, make_utterance
+
+SCHEMA = "annobase.manifest/1"
+MANIFEST_NAME = "manifest.json"
+# share of multimodal items that also carry an audio part besides image and text
+AUDIO_PART_RATE = 0.3
+
+
+class Store(Protocol):
+    """Anything with put(key, data): the project's S3 or local store, or a dict in a test."""
+
+    def put(self, key: str, data: bytes) -> object: ...
+
+
+@dataclass
+class SimulatedDelivery:
+    """What a client uploads (files, manifest) plus the truth it never uploads."""
+
+    client_id: str
+    delivery_id: str
+    industry: str
+    modality: str
+    license: str
+    files: dict[str, bytes]  # path relative to the delivery, e.g. "items/i-000001.png"
+    manifest: dict
+    truth: dict[str, dict]  # item_id -> label / part_labels / transcript / boxes / pii
+
+    @property
+    def manifest_bytes(self) -> bytes:
+        return encode_manifest(self.manifest)
+
+
+def encode_manifest(manifest: dict) -> bytes:
+    return json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+
+
+def file_entry(path: str, data: bytes) -> dict:
+    """The manifest's description of one file: what intake checks the uploaded bytes against."""
+    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _pii_truth(pii: list[PII]) -> list[dict]:
+    return [p._asdict() for p in pii]
+
+
+def _resolve(client_id: str, industry: str | None) -> str:
+    if industry is not None:
+        return industry
+    if client_id not in CLIENTS:
+        raise ValueError(f"unknown simulated client {client_id!r}: pass industry=")
+    return CLIENTS[client_id].industry
+
+
+def _manifest_head(
+    client_id: str, delivery_id: str, industry: str, modality: str, task: str, license: str
+) -> dict:
+    return {
+        "schema": SCHEMA,
+        "client_id": client_id,
+        "delivery_id": delivery_id,
+        "industry": industry,
+        "modality": modality,
+        "task": task,
+        "label_set": label_set(industry, task),
+        "license": license,
+    }
+
+
+# (item_id, part -> file bytes, truth) for each item of a delivery
+_Item = tuple[str, dict[str, bytes], dict]
+_EXTENSIONS = {"text": ".txt", "audio": ".wav", "png": ".png", "jpg": ".jpg"}
+
+
+def _item_path(item_id: str, part: str, image_format: str = "png") -> str:
+    return f"items/{item_id}{_EXTENSIONS[image_format if part == 'image' else part]}"
+
+
+def _text_items(seed: int | str, industry: str, n_items: int) -> Iterator[_Item]:
+    for item_id, text, label, pii in iter_text_items(seed, industry, n_items):
+        yield item_id, {"text": text.encode("utf-8")}, {"label": label, "pii": _pii_truth(pii)}
+
+
+def _media_items(
+    rng: random.Random,
+    modality: str,
+    industry: str,
+    labels: list[str],
+    n_items: int,
+    disagreement_rate: float,
+    image_format: str,
+) -> Iterator[_Item]:
+    make_image = make_png if image_format == "png" else make_jpg
+    for k in range(1, n_items + 1):
+        item_id = f"i-{k:06d}"
+        if modality == "speech":
+            utterance = make_utterance(rng, industry)
+            yield item_id, {"audio": make_wav(utterance.text, rng)}, {"transcript": utterance.text}
+        elif modality == "image":
+            image, boxes = make_image(rng, labels)
+            yield item_id, {"image": image}, {"boxes": boxes}
+        else:
+            yield item_id, *_multimodal_item(rng, industry, labels, disagreement_rate, make_image)
+
+
+def _multimodal_item(
+    rng: random.Random,
+    industry: str,
+    labels: list[str],
+    disagreement_rate: float,
+    make_image: Callable[[random.Random, list[str]], tuple[bytes, list]],
+) -> tuple[dict[str, bytes], dict]:
+    """Image, text and sometimes audio, each made to show its own label (they mostly agree)."""
+    label = rng.choice(labels)
+    names = ["image", "text"] + (["audio"] if rng.random() < AUDIO_PART_RATE else [])
+    part_labels = dict.fromkeys(names, label)
+    if rng.random() < disagreement_rate:
+        part_labels[rng.choice(names)] = rng.choice([other for other in labels if other != label])
+    text = make_text(rng, industry, part_labels["text"])
+    parts = {"image": make_image(rng, [part_labels["image"]])[0], "text": text.text.encode("utf-8")}
+    truth = {"label": label, "part_labels": part_labels, "pii": _pii_truth(text.pii_spans)}
+    if "audio" in part_labels:
+        utterance = make_utterance(rng, industry, part_labels["audio"])
+        parts["audio"] = make_wav(utterance.text, rng)
+        truth["transcript"] = utterance.text
+    return parts, truth
+
+
+def make_delivery(
+    seed: int,
+    client_id: str,
+    delivery_id: str,
+    modality: str,
+    n_items: int,
+    license: str = "publishable",
+    industry: str | None = None,
+    task: str | None = None,
+    *,
+    disagreement_rate: float = 0.05,
+    image_format: str = "png",
+) -> SimulatedDelivery:
+    """A complete delivery; the same arguments always give the same bytes.
+
+    `disagreement_rate`: share of multimodal items whose parts truly carry different labels, since
+    each part is labelled on its own. `image_format`: "png" or "jpg".
+    """
+    if modality not in MODALITY_TASKS:
+        raise ValueError(f"unknown modality {modality!r}; known: {sorted(MODALITY_TASKS)}")
+    if image_format not in ("png", "jpg"):
+        raise ValueError(f"image_format must be png or jpg, not {image_format!r}")
+    industry = _resolve(client_id, industry)
+    manifest = _manifest_head(
+        client_id, delivery_id, industry, modality, task or MODALITY_TASKS[modality], license
+    )
+    item_seed = f"{seed}/{client_id}/{delivery_id}"
+    if modality == "text":
+        source = _text_items(item_seed, industry, n_items)
+    else:
+        rng = random.Random(f"annobase-sim/delivery/{item_seed}/{modality}")
+        source = _media_items(
+            rng, modality, industry, manifest["label_set"], n_items, disagreement_rate, image_format
+        )
+    files: dict[str, bytes] = {}
+    items: list[dict] = []
+    truth: dict[str, dict] = {}
+    for item_id, parts, item_truth in source:
+        entries = {}
+        for part, data in parts.items():
+            path = _item_path(item_id, part, image_format)
+            files[path] = data
+            entries[part] = file_entry(path, data)
+        items.append({"item_id": item_id, "files": entries})
+        truth[item_id] = item_truth
+    manifest["items"] = items
+    return SimulatedDelivery(client_id, delivery_id, industry, modality, license, files, manifest, truth)
+
+
+def put_delivery(
+    store: Store,
+    client_id: str,
+    delivery_id: str,
+    files: dict[str, bytes],
+    manifest_bytes: bytes,
+    prefix: str = "uploads",
+) -> str:
+    """Put every file, then the manifest (the commit marker) last; return the manifest's key."""
+    base = f"{prefix}/{client_id}/{delivery_id}/"
+    for path in sorted(files):
+        store.put(base + path, files[path])
+    store.put(base + MANIFEST_NAME, manifest_bytes)
+    return base + MANIFEST_NAME
+
+
+def upload_delivery(store: Store, delivery: SimulatedDelivery, prefix: str = "uploads") -> str:
+    """Upload as a client does, under uploads/{client_id}/{delivery_id}/, manifest last."""
+    return put_delivery(
+        store, delivery.client_id, delivery.delivery_id, delivery.files, delivery.manifest_bytes, prefix
+    )
+
+
+def upload_text_delivery(
+    store: Store,
+    seed: int,
+    client_id: str,
+    delivery_id: str,
+    n_items: int,
+    license: str = "publishable",
+    industry: str | None = None,
+    prefix: str = "uploads",
+) -> str:
+    """Stream a text delivery of any size (a million items) into `store`, manifest last.
+
+    Writes the same bytes as make_delivery(..., "text", ...) + upload_delivery without holding the
+    files; its truth is iter_text_items(f"{seed}/{client_id}/{delivery_id}", industry, n_items).
+    """
+    industry = _resolve(client_id, industry)
+    head = _manifest_head(client_id, delivery_id, industry, "text", "classification", license)
+    base = f"{prefix}/{client_id}/{delivery_id}/"
+    entries = []
+    for item_id, parts, _ in _text_items(f"{seed}/{client_id}/{delivery_id}", industry, n_items):
+        path = _item_path(item_id, "text")
+        store.put(base + path, parts["text"])
+        item = {"item_id": item_id, "files": {"text": file_entry(path, parts["text"])}}
+        entries.append(json.dumps(item, ensure_ascii=False))
+    # the manifest of a million items is spliced from per-item JSON instead of one giant dict
+    shell = encode_manifest({**head, "items": []})
+    manifest = shell[: -len(b"[]}")] + ("[" + ", ".join(entries) + "]}").encode("utf-8")
+    store.put(base + MANIFEST_NAME, manifest)
+    return base + MANIFEST_NAME

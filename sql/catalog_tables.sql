@@ -1,0 +1,272 @@
+-- The catalog's tables. Each table is stored as Parquet in the object store, one file per
+-- delivery (catalog/{table}/{client_id}/{delivery_id}.parquet), written once by the run that
+-- produced it and replaced whole when that delivery is processed again: no shared database file,
+-- so concurrent runs never contend for a writer lock and a re-run never doubles a row.
+
+-- One row per delivery and intake run outcome.
+CREATE TABLE deliveries (
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    industry         VARCHAR,
+    modality         VARCHAR,
+    task             VARCHAR,
+    license          VARCHAR,
+    label_set        VARCHAR[],
+    status           VARCHAR NOT NULL,   -- accepted | partially_accepted | rejected
+    reason           VARCHAR,            -- first delivery-level reason code when rejected
+    items_listed     INTEGER NOT NULL,
+    items_accepted   INTEGER NOT NULL,
+    items_rejected   INTEGER NOT NULL,
+    bytes_accepted   BIGINT NOT NULL,
+    manifest_key     VARCHAR NOT NULL,
+    manifest_etag    VARCHAR NOT NULL,
+    manifest_sha256  VARCHAR NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    ingested_at      TIMESTAMPTZ NOT NULL
+);
+
+-- One row per accepted file of an accepted item (a multimodal item has one row per part).
+CREATE TABLE raw_items (
+    item_key         VARCHAR NOT NULL,   -- {client_id}/{delivery_id}/{item_id}
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR NOT NULL,
+    part             VARCHAR NOT NULL,   -- text | audio | image
+    industry         VARCHAR NOT NULL,
+    modality         VARCHAR NOT NULL,
+    task             VARCHAR NOT NULL,
+    license          VARCHAR NOT NULL,
+    upload_key       VARCHAR NOT NULL,
+    sha256           VARCHAR NOT NULL,
+    bytes            BIGINT NOT NULL,
+    text_chars       INTEGER,            -- decoded facts, per part
+    audio_seconds    DOUBLE,
+    sample_rate      INTEGER,
+    channels         INTEGER,
+    image_width      INTEGER,
+    image_height     INTEGER,
+    manifest_etag    VARCHAR NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    ingested_at      TIMESTAMPTZ NOT NULL
+);
+
+-- One row per rejection: a whole delivery (item_id NULL) or one item, with a machine-readable code.
+CREATE TABLE rejections (
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR,
+    part             VARCHAR,
+    code             VARCHAR NOT NULL,
+    detail           VARCHAR NOT NULL,
+    upload_key       VARCHAR,
+    quarantine_key   VARCHAR NOT NULL,
+    manifest_etag    VARCHAR NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    rejected_at      TIMESTAMPTZ NOT NULL
+);
+
+-- One row per accepted item after cleaning: what moves on to annotation (text already PII-masked)
+-- and what was dropped, with the reason and, for duplicates, the item it duplicates.
+CREATE TABLE clean_items (
+    item_key         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR NOT NULL,
+    industry         VARCHAR NOT NULL,
+    modality         VARCHAR NOT NULL,
+    task             VARCHAR NOT NULL,
+    license          VARCHAR NOT NULL,
+    text             VARCHAR,            -- masked where the industry requires it
+    image_key        VARCHAR,
+    audio_key        VARCHAR,
+    image_width      INTEGER,
+    image_height     INTEGER,
+    pii_masked       INTEGER NOT NULL,   -- PII findings masked in the text
+    status           VARCHAR NOT NULL,   -- kept | dropped
+    drop_reason      VARCHAR,            -- exact_duplicate | near_duplicate_text | near_duplicate_image | audio_format | image_format
+    drop_detail      VARCHAR,
+    duplicate_of     VARCHAR,
+    similarity       DOUBLE,
+    dagster_run_id   VARCHAR NOT NULL,
+    cleaned_at       TIMESTAMPTZ NOT NULL
+);
+
+-- One row per annotation batch (partition: the delivery whose items it carries).
+CREATE TABLE batches (
+    batch_id         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    industry         VARCHAR NOT NULL,
+    modality         VARCHAR NOT NULL,
+    task             VARCHAR NOT NULL,
+    license          VARCHAR NOT NULL,
+    label_set        VARCHAR[] NOT NULL,
+    parts            VARCHAR[] NOT NULL,
+    tasks            INTEGER NOT NULL,
+    honeypots        INTEGER NOT NULL,
+    overlap_tasks    INTEGER NOT NULL,
+    tasks_key        VARCHAR NOT NULL,
+    config_key       VARCHAR NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL
+);
+
+-- One row per task of a batch: which item, how many annotators it wants, whether it is a honeypot.
+CREATE TABLE batch_tasks (
+    batch_id         VARCHAR NOT NULL,
+    task_index       INTEGER NOT NULL,
+    item_key         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR NOT NULL,
+    annotators       INTEGER NOT NULL,
+    honeypot         BOOLEAN NOT NULL
+);
+
+-- Reviewed references (ground_truth annotations) from finished batches, with what a honeypot task
+-- needs to be shown again (partition: the batch).
+CREATE TABLE gold (
+    item_key         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR NOT NULL,
+    modality         VARCHAR NOT NULL,
+    parts            VARCHAR[] NOT NULL,
+    batch_id         VARCHAR NOT NULL,
+    result_json      VARCHAR NOT NULL,   -- the Label Studio result list of the reference
+    text             VARCHAR,
+    image_key        VARCHAR,
+    audio_key        VARCHAR,
+    reviewed_by      INTEGER NOT NULL,
+    reviewed_at      TIMESTAMPTZ NOT NULL
+);
+
+-- One row per non-cancelled annotation of a finished batch, as parsed from Label Studio's export
+-- (partition: the batch). Boxes and per-part labels are JSON text.
+CREATE TABLE annotations (
+    batch_id         VARCHAR NOT NULL,
+    task_id          BIGINT NOT NULL,
+    annotation_id    BIGINT NOT NULL,
+    item_key         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR NOT NULL,
+    annotator        BIGINT NOT NULL,
+    ground_truth     BOOLEAN NOT NULL,
+    honeypot         BOOLEAN NOT NULL,
+    lead_time        DOUBLE,
+    created_at       VARCHAR,
+    label            VARCHAR,
+    transcript       VARCHAR,
+    boxes_json       VARCHAR,
+    part_labels_json VARCHAR,
+    export_etag      VARCHAR NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    parsed_at        TIMESTAMPTZ NOT NULL
+);
+
+-- What could not be read from an export: the whole export (task_id NULL) or one task.
+CREATE TABLE export_problems (
+    batch_id         VARCHAR NOT NULL,
+    task_id          BIGINT,
+    code             VARCHAR NOT NULL,
+    detail           VARCHAR NOT NULL,
+    quarantine_key   VARCHAR NOT NULL,
+    export_etag      VARCHAR NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    found_at         TIMESTAMPTZ NOT NULL
+);
+
+-- One row per batch: its quality against the base's thresholds (partition: the batch).
+CREATE TABLE qa_results (
+    batch_id                 VARCHAR NOT NULL,
+    client_id                VARCHAR NOT NULL,
+    delivery_id              VARCHAR NOT NULL,
+    industry                 VARCHAR NOT NULL,
+    modality                 VARCHAR NOT NULL,
+    license                  VARCHAR NOT NULL,
+    tasks                    INTEGER NOT NULL,
+    unannotated_tasks        INTEGER NOT NULL,   -- tasks no annotator answered (all skipped or cancelled)
+    annotations              INTEGER NOT NULL,
+    gold_annotations         INTEGER NOT NULL,   -- annotators' annotations on gold tasks
+    annotators               INTEGER NOT NULL,
+    text_accuracy            DOUBLE,             -- label accuracy on gold (text; per part for multimodal)
+    speech_accuracy          DOUBLE,             -- 1 - CER on gold
+    image_box_f1             DOUBLE,             -- box F1 at IoU >= 0.5 on gold
+    cross_modal_consistency  DOUBLE,
+    krippendorff_alpha       DOUBLE,
+    mean_item_agreement      DOUBLE,
+    dagster_run_id           VARCHAR NOT NULL,
+    computed_at              TIMESTAMPTZ NOT NULL
+);
+
+-- One row per task of a batch (per part for multimodal): the consensus answer and its agreement.
+CREATE TABLE consensus (
+    batch_id         VARCHAR NOT NULL,
+    task_id          BIGINT NOT NULL,
+    item_key         VARCHAR NOT NULL,
+    part             VARCHAR,
+    label            VARCHAR,
+    transcript       VARCHAR,
+    boxes_json       VARCHAR,
+    annotations      INTEGER NOT NULL,
+    agreement        DOUBLE,
+    honeypot         BOOLEAN NOT NULL
+);
+
+-- One row per annotator of a batch.
+CREATE TABLE scorecards (
+    batch_id                  VARCHAR NOT NULL,
+    annotator                 BIGINT NOT NULL,
+    tasks_done                INTEGER NOT NULL,
+    gold_tasks                INTEGER NOT NULL,
+    gold_accuracy             DOUBLE,
+    agreement_with_consensus  DOUBLE,
+    median_lead_time          DOUBLE
+);
+
+-- One row per batch and blocking check run (partition: batch_id/check_name): whether the batch may
+-- flow on, and if not, why and because of whom.
+CREATE TABLE gate_results (
+    batch_id            VARCHAR NOT NULL,
+    check_name          VARCHAR NOT NULL,   -- qa_gate | qa_tables_valid
+    client_id           VARCHAR NOT NULL,
+    delivery_id         VARCHAR NOT NULL,
+    passed              BOOLEAN NOT NULL,
+    metric              VARCHAR,            -- the thresholded measure (qa_gate)
+    observed            DOUBLE,
+    threshold           DOUBLE,
+    failed_expectations VARCHAR NOT NULL,   -- JSON list
+    annotators_below    VARCHAR NOT NULL,   -- JSON list of {annotator, gold_accuracy}
+    gx_result_key       VARCHAR NOT NULL,
+    dagster_run_id      VARCHAR NOT NULL,
+    checked_at          TIMESTAMPTZ NOT NULL
+);
+
+-- Rolling scorecards: one row per annotator over every batch so far (one partition, `all`).
+CREATE TABLE annotator_scorecards (
+    annotator                 BIGINT NOT NULL,
+    batches                   INTEGER NOT NULL,
+    tasks_done                INTEGER NOT NULL,
+    gold_tasks                INTEGER NOT NULL,
+    gold_accuracy             DOUBLE,
+    agreement_with_consensus  DOUBLE,
+    median_lead_time          DOUBLE,
+    batches_blocked           INTEGER NOT NULL,
+    dagster_run_id            VARCHAR NOT NULL,
+    computed_at               TIMESTAMPTZ NOT NULL
+);
+
+-- One row per item of a published release (partition: industry/version): where each item went.
+CREATE TABLE release_items (
+    item_key         VARCHAR NOT NULL,
+    industry         VARCHAR NOT NULL,
+    version          VARCHAR NOT NULL,
+    release          VARCHAR NOT NULL,   -- datasets/{industry}/{version}
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    item_id          VARCHAR NOT NULL,
+    batch_id         VARCHAR,
+    dagster_run_id   VARCHAR NOT NULL,
+    released_at      TIMESTAMPTZ NOT NULL
+);

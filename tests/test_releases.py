@@ -1,0 +1,271 @@
+"""Published industry datasets end to end: only publishable data that passed the gate, signed and
+verifiable, documented (Croissant, GB/T 36344 report), traceable to the uploaded bytes, immutable,
+and never half-published."""
+
+import io
+import json
+
+import dagster as dg
+import pandas as pd
+import pytest
+from flow_helpers import run_flow_for_delivery, run_qa
+
+from assets.release.croissant import validate_croissant
+from assets.release.industry_datasets import industry_datasets
+from assets.release.release_manifest import verify_release
+from assets.release.signing import generate_key_pem, load_signing_key
+from resources import CatalogResource, SigningKeyResource
+from simulator import make_delivery, upload_delivery
+from simulator.annotation_tool import complete_batch
+from simulator.annotators import Annotator
+
+# release tests are about what gets published, not about measuring quality: a flawless crew
+CREW = [Annotator(2, 1.0, 20.0), Annotator(3, 1.0, 25.0), Annotator(4, 1.0, 30.0)]
+
+
+@pytest.fixture
+def signing(tmp_path):
+    path = tmp_path / "release-key.pem"
+    path.write_bytes(generate_key_pem())
+    return SigningKeyResource(key_path=str(path))
+
+
+@pytest.fixture
+def base(object_store_resource, dask_cluster, instance, signing):
+    """The flow on one store: deliveries go in, are annotated by a good crew, gated, then published."""
+    from conftest import annobase_resources
+
+    resources = {**annobase_resources(object_store_resource, dask_cluster), "signing_key": signing}
+    return Base(object_store_resource, resources, instance)
+
+
+class Base:
+    def __init__(self, store_resource, resources, instance):
+        self.store = store_resource.open()
+        self.resources = resources
+        self.instance = instance
+        self.catalog = CatalogResource(object_store=store_resource).open()
+        self.truth = {}
+
+    def deliver_and_annotate(self, seed, client_id, delivery_id, modality, n_items, license="publishable"):
+        industry = "energy" if client_id == "shanxi-coal-grid" else None  # a second energy client
+        delivery = make_delivery(
+            seed,
+            client_id,
+            delivery_id,
+            modality,
+            n_items,
+            license=license,
+            industry=industry,
+            disagreement_rate=0.0,
+        )
+        upload_delivery(self.store, delivery)
+        self.truth.update({f"{client_id}/{delivery_id}/{k}": v for k, v in delivery.truth.items()})
+        assert run_flow_for_delivery(self.instance, self.resources, f"{client_id}/{delivery_id}").success
+        for batch_id in self.catalog.query(
+            "delivery_batches", client_id=client_id, delivery_id=delivery_id
+        ).batch_id:
+            complete_batch(self.store, batch_id, self.truth, CREW, seed=3)
+            assert run_qa(self.instance, self.resources, batch_id).success
+        return delivery
+
+    def publish(self, industry: str) -> dict:
+        result = dg.materialize(
+            [industry_datasets], instance=self.instance, partition_key=industry, resources=self.resources
+        )
+        [materialization] = result.asset_materializations_for_node("industry_datasets")
+        return {key: value.value for key, value in materialization.metadata.items()}
+
+    def release_items(self, release: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.store.get(f"{release}/data/items.parquet")))
+
+
+def test_only_publishable_gated_data_is_released_signed_and_documented(base, signing, tmp_path):
+    base.deliver_and_annotate(1, "jinneng-mine-safety", "d-rel-001", "text", 12)
+    base.deliver_and_annotate(2, "jinneng-mine-safety", "d-rel-002", "image", 8, license="private")
+    base.deliver_and_annotate(3, "shanxi-coal-grid", "d-rel-001", "speech", 6)
+    base.deliver_and_annotate(4, "shanxi-coal-grid", "d-rel-002", "text", 6, license="private")
+
+    published = base.publish("energy")
+    assert published["released"] and published["version"] == "v0001"
+    release = published["release"]
+    rows = base.release_items(release)
+    assert set(rows.delivery_id.astype(str) + "@" + rows.client_id) == {
+        "d-rel-001@jinneng-mine-safety",
+        "d-rel-001@shanxi-coal-grid",
+    }
+    assert len(rows) == 18 and rows.item_key.is_unique
+    listed = [obj.key for obj in base.store.list(release + "/")]
+    assert not [key for key in listed if "d-rel-002" in key], "private data must never enter a release"
+    assert base.store.get("datasets/energy/LATEST") == b"v0001"
+
+    key = load_signing_key(signing.key_path)
+    assert verify_release(base.store, release, key.public_key).ok
+    manifest = json.loads(base.store.get(f"{release}/MANIFEST.json"))
+    assert manifest["signing_key_fingerprint"] == key.fingerprint
+    assert {d["client_id"] for d in manifest["lineage"]["deliveries"]} == {
+        "jinneng-mine-safety",
+        "shanxi-coal-grid",
+    }
+    assert manifest["lineage"]["batches"] and manifest["lineage"]["dagster_run_id"]
+
+    report = json.loads(base.store.get(f"{release}/quality_report.json"))
+    assert report["scores"]["text_accuracy"]["threshold"] == 0.95
+    assert report["scores"]["speech_accuracy"]["meets_threshold"] is True
+    assert set(report["gbt_36344_2018"]) == {
+        "normativity",
+        "completeness",
+        "accuracy",
+        "consistency",
+        "timeliness",
+        "accessibility",
+    }
+    assert report["gbt_36344_2018"]["completeness"]["value"] == 1.0
+
+    local = tmp_path / "release"
+    for obj in base.store.list(release + "/"):
+        target = local / obj.key[len(release) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base.store.get(obj.key))
+    assert validate_croissant(local / "croissant.json") == []
+
+
+def test_a_release_is_cut_only_on_change_and_never_rewritten(base):
+    base.deliver_and_annotate(5, "yungang-grottoes", "d-001", "text", 8)
+    first = base.publish("cultural_heritage")
+    manifest_v1 = base.store.get(f"{first['release']}/MANIFEST.json")
+    again = base.publish("cultural_heritage")
+    assert not again["released"] and "nothing changed" in again["reason"]
+
+    base.deliver_and_annotate(6, "yungang-grottoes", "d-002", "text", 8)
+    second = base.publish("cultural_heritage")
+    assert second["version"] == "v0002" and second["items"] == 16
+    assert base.store.get(f"{first['release']}/MANIFEST.json") == manifest_v1
+    assert base.store.get("datasets/cultural_heritage/LATEST") == b"v0002"
+
+
+def test_medical_text_is_published_masked(base):
+    delivery = base.deliver_and_annotate(7, "xiehe-clinic", "d-med-001", "text", 20)
+    release = base.publish("medical")["release"]
+    published = "".join(
+        base.store.get(obj.key).decode()
+        for obj in base.store.list(release + "/data/files/")
+        if obj.key.endswith(".txt")
+    ) + " ".join(base.release_items(release).text)
+    planted = [pii["value"] for truth in delivery.truth.values() for pii in truth["pii"] if pii["valid"]]
+    assert planted and not [value for value in planted if value in published]
+
+
+class FailingStore:
+    """The S3 server going away mid-publish: every write after the first `allowed` fails."""
+
+    def __init__(self, store, allowed: int):
+        self._store, self.allowed = store, allowed
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def _spend(self):
+        self.allowed -= 1
+        if self.allowed < 0:
+            raise ConnectionError("S3 endpoint went away")
+
+    def put(self, key, data):
+        self._spend()
+        return self._store.put(key, data)
+
+    def copy(self, source, target):
+        self._spend()
+        return self._store.copy(source, target)
+
+
+def test_an_interrupted_publish_leaves_no_latest_and_the_next_run_redoes_it(base, signing, monkeypatch):
+    from resources.object_store import ObjectStoreResource
+
+    base.deliver_and_annotate(8, "datong-schools", "d-int-001", "image", 6)
+    real_open = ObjectStoreResource.open
+    monkeypatch.setattr(ObjectStoreResource, "open", lambda self: FailingStore(real_open(self), allowed=4))
+    with pytest.raises(Exception, match="went away"):
+        base.publish("education")
+    monkeypatch.setattr(ObjectStoreResource, "open", real_open)
+    assert base.store.head("datasets/education/LATEST") is None
+    assert base.store.head("datasets/education/v0001/MANIFEST.json") is None
+
+    finished = base.publish("education")
+    assert finished["version"] == "v0001"
+    key = load_signing_key(signing.key_path)
+    assert verify_release(base.store, finished["release"], key.public_key).ok
+
+
+def operator_env(monkeypatch, resources: dict, signing) -> None:
+    """The environment an operator's `annobase verify` / `annobase trace` would run in."""
+    store = resources["object_store"]
+    for name in ("ANNOBASE_LOCAL_STORE", "ANNOBASE_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if store.local_root:
+        monkeypatch.setenv("ANNOBASE_LOCAL_STORE", store.local_root)
+    else:
+        monkeypatch.setenv("ANNOBASE_S3_ENDPOINT_URL", store.endpoint_url)
+    monkeypatch.setenv("ANNOBASE_BUCKET", store.bucket)
+    monkeypatch.setenv("ANNOBASE_SIGNING_KEY", signing.key_path)
+
+
+def delete_behind_annobase(store, key: str) -> None:
+    """annobase never deletes, so its store has no delete: tampering goes around it."""
+    if store.remote:
+        store.client.delete_object(Bucket=store.bucket, Key=key)
+    else:
+        (store.root / key).unlink()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "mismatch"),
+    [
+        ("flip a byte of the Parquet file", "data/items.parquet"),
+        ("flip a byte of a media file", ".png"),
+        ("flip a byte of the manifest", "signature"),
+        ("delete a file", "missing"),
+        ("add a file", "added"),
+    ],
+)
+def test_verify_names_the_first_tampering(base, signing, monkeypatch, capsys, tamper, mismatch):
+    from annobase.cli import main
+
+    base.deliver_and_annotate(9, "yungang-grottoes", "d-tamper", "image", 4)
+    release = base.publish("cultural_heritage")["release"]
+    operator_env(monkeypatch, base.resources, signing)
+    assert main(["verify", release]) == 0
+
+    media = next(obj.key for obj in base.store.list(release + "/data/files/") if obj.key.endswith(".png"))
+    target = {
+        "flip a byte of the Parquet file": f"{release}/data/items.parquet",
+        "flip a byte of a media file": media,
+        "flip a byte of the manifest": f"{release}/MANIFEST.json",
+    }.get(tamper)
+    if target:
+        data = bytearray(base.store.get(target))
+        data[len(data) // 2] ^= 0x01
+        base.store.put(target, bytes(data))
+    elif tamper == "delete a file":
+        delete_behind_annobase(base.store, media)
+    else:
+        base.store.put(f"{release}/data/extra.txt", b"not in the manifest")
+    capsys.readouterr()
+    assert main(["verify", release]) == 1
+    assert mismatch in capsys.readouterr().err
+
+
+def test_trace_follows_an_item_from_upload_to_release(base, signing, monkeypatch, capsys):
+    from annobase.cli import main
+
+    delivery = base.deliver_and_annotate(10, "jinneng-mine-safety", "d-trace", "text", 6)
+    release = base.publish("energy")["release"]
+    operator_env(monkeypatch, base.resources, signing)
+    item = delivery.manifest["items"][0]
+    capsys.readouterr()
+    assert main(["trace", f"jinneng-mine-safety/d-trace/{item['item_id']}"]) == 0
+    out = capsys.readouterr().out
+    assert item["files"]["text"]["sha256"] in out and "uploads/jinneng-mine-safety/d-trace/items/" in out
+    assert "gate_passed=True" in out and "annotator=" in out and release in out
+    assert main(["trace", "jinneng-mine-safety/d-trace/no-such-item"]) == 1
+    assert main(["trace", "../etc/passwd"]) == 2
