@@ -23,7 +23,11 @@ TICK_SECONDS = 3
 @pytest.fixture
 def daemon_env(postgres, seaweedfs, s3_store, dask_cluster, tmp_path, monkeypatch):
     """The environment an operator would give the daemon; the test process opens the same instance."""
+    from assets.release.signing import generate_key_pem
+
     database = postgres.create_database()
+    signing_key = tmp_path / "release-key.pem"
+    signing_key.write_bytes(generate_key_pem())
     env = {
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "ANNOBASE_PG_USER": database["username"],
@@ -35,6 +39,7 @@ def daemon_env(postgres, seaweedfs, s3_store, dask_cluster, tmp_path, monkeypatc
         "ANNOBASE_BUCKET": s3_store.bucket,
         "ANNOBASE_DASK_ADDRESS": dask_cluster.scheduler_address,
         "ANNOBASE_SENSOR_INTERVAL_SECONDS": str(TICK_SECONDS),
+        "ANNOBASE_SIGNING_KEY": str(signing_key),
     }
     Path(env["DAGSTER_HOME"]).mkdir()
     shutil.copy(REPO / "deploy" / "dagster.yaml", Path(env["DAGSTER_HOME"]) / "dagster.yaml")
@@ -124,7 +129,7 @@ def wait_for(condition, what: str, log: Path, timeout: float = 300):
     raise AssertionError(f"timed out waiting for {what}; daemon log:\n{log.read_text()[-4000:]}")
 
 
-def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daemon_env, s3_store, tmp_path):
+def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daemon_env, s3_store):
     """uploads → client_uploads → intake → batches → simulated annotators → annotation_exports → QA and
     gate → delivery_completion → client delivery → release → `annobase verify` and `annobase trace`."""
     from assets.release.signing import generate_key_pem
@@ -165,14 +170,13 @@ def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daem
         assert returned[0].status == dg.DagsterRunStatus.SUCCESS
         assert store.head("deliveries/jinneng-mine-safety/d-flow-001/labels.parquet") is not None
 
-        key = tmp_path / "release-key.pem"
-        key.write_bytes(generate_key_pem())
-        env = {**os.environ, **daemon_env, "ANNOBASE_SIGNING_KEY": str(key)}
+        # an operator publishing by hand: the run is queued and the daemon launches it
+        env = {**os.environ, **daemon_env}
         launched = subprocess.run(
             [
                 str(Path(sys.executable).with_name("dagster")),
                 "job",
-                "execute",
+                "launch",
                 "-w",
                 "workspace.yaml",
                 "-j",
@@ -187,6 +191,16 @@ def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daem
             timeout=300,
         )
         assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
+        published = wait_for(
+            lambda: [
+                r
+                for r in instance.get_runs(dg.RunsFilter(job_name="publish_industry_datasets"))
+                if r.is_finished
+            ],
+            "the release",
+            daemon,
+        )
+        assert published[0].status == dg.DagsterRunStatus.SUCCESS
     assert store.get("datasets/energy/LATEST") == b"v0001"
 
     annobase = str(Path(sys.executable).with_name("annobase"))
