@@ -132,7 +132,6 @@ def wait_for(condition, what: str, log: Path, timeout: float = 300):
 def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daemon_env, s3_store):
     """uploads → client_uploads → intake → batches → simulated annotators → annotation_exports → QA and
     gate → delivery_completion → client delivery → release → `annobase verify` and `annobase trace`."""
-    from assets.release.signing import generate_key_pem
     from simulator.annotation_tool import complete_batch
     from simulator.annotators import Annotator
 
