@@ -4,7 +4,6 @@ simulated texts and images. Pure functions, no services needed."""
 import io
 import pickle
 import random
-import time
 
 import numpy as np
 import pytest
@@ -227,22 +226,3 @@ def test_results_and_functions_survive_pickling_for_dask():
         Duplicate("a", "b", "exact", 1.0),
     )
     assert pickle.loads(pickle.dumps(shipped)) == shipped
-
-
-def test_throughput(capsys):
-    """Not an assertion: prints texts/s of masking and of MinHash near-duplicate search."""
-    texts = [item.text for item in iter_text_items(2, "medical", 10_000)]
-    texts += [item.text for item in iter_text_items(2, "education", 10_000)]
-    mean_chars = sum(map(len, texts)) / len(texts)
-    started = time.perf_counter()
-    mask_texts(texts)
-    masking = len(texts) / (time.perf_counter() - started)
-    items = [(f"i{i}", text) for i, text in enumerate(texts)]
-    started = time.perf_counter()
-    near_text_duplicates(items)
-    minhash = len(texts) / (time.perf_counter() - started)
-    with capsys.disabled():
-        print(
-            f"\n{len(texts):,} texts of {mean_chars:.0f} chars on average: "
-            f"mask_texts {masking:,.0f} texts/s, near_text_duplicates {minhash:,.0f} texts/s"
-        )

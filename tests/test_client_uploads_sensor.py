@@ -1,7 +1,6 @@
 """Sensor `client_uploads`: finds complete deliveries, requests each (manifest, ETag) once, lists only
 what is new."""
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -117,31 +116,25 @@ def test_the_cursor_lists_only_what_is_new(store):
     assert len(listed) <= 1 + 11, "one new key on the fast path plus one sweep slice"
 
 
-def ticks_until_caught_up(instance, resource, cursor=None, limit=20) -> tuple[list[float], str]:
-    """Tick as the daemon would until the fast path has nothing left to list; returns each tick's seconds."""
-    seconds = []
-    for _ in range(limit):
-        started = time.monotonic()
+def ticks_until_caught_up(instance, resource, cursor=None, limit=20) -> tuple[int, str]:
+    """Tick as the daemon would until the fast path has nothing left to list; returns the ticks taken."""
+    for ticks in range(1, limit + 1):
         result = tick(instance, resource, cursor)
-        seconds.append(time.monotonic() - started)
         before = ListingCursor.parse(cursor).high_water_key
         cursor = result.cursor
         if ListingCursor.parse(cursor).high_water_key == before:
-            return seconds, cursor
+            return ticks, cursor
     raise AssertionError(f"not caught up after {limit} ticks")
 
 
 def assert_ticks_stay_bounded(instance, resource, existing: int, new_manifest_key: str, partition: str):
-    seconds, cursor = ticks_until_caught_up(instance, resource)
-    # a backlog is worked off in bounded slices, one per tick
-    assert len(seconds) == -(-existing // FAST_KEYS_PER_TICK) + 1
+    """A backlog is worked off in bounded slices, one per tick, so every tick stays inside Dagster's
+    sensor timeout whatever the bucket holds (how long a tick takes: benchmarks/sensor_tick.py)."""
+    ticks, cursor = ticks_until_caught_up(instance, resource)
+    assert ticks == -(-existing // FAST_KEYS_PER_TICK) + 1
     resource.open().put(new_manifest_key, b"{}")
-    started = time.monotonic()
     result = tick(instance, resource, cursor)
-    new_tick = time.monotonic() - started
     assert [r.partition_key for r in result.run_requests] == [partition]
-    # Dagster's sensor timeout is 60 s: every tick must stay far inside it
-    assert max(seconds) < 15 and new_tick < 5, (seconds, new_tick)
 
 
 def test_100k_existing_keys_on_the_local_store(tmp_path, instance):
@@ -160,7 +153,7 @@ def test_100k_existing_keys_on_the_local_store(tmp_path, instance):
 
 
 def test_25k_existing_keys_on_seaweedfs(s3_store, seaweedfs, instance):
-    """The same on a real S3 server (SeaweedFS lists ~4,000 keys/s here; benchmarks/ times 100,000)."""
+    """The same on a real S3 server."""
     existing = 25_000
     client = seaweedfs.client()
     keys = [f"uploads/c{i % 50:03d}/d-{i // 20:06d}/items/i-{i:06d}.txt" for i in range(existing)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,16 +103,18 @@ def test_dawid_skene_beats_majority_vote_with_a_spammer_and_a_careless_annotator
     assert consensus_right == ds_right  # every task has 3 labels, so the consensus is Dawid-Skene's
 
 
-def test_dawid_skene_on_300k_labels_is_fast():
+def test_dawid_skene_on_300k_labels_recovers_the_truth():
+    """At scale (its speed is measured by benchmarks/qa.py): weighing annotators by their estimated
+    confusion beats the plain vote against the default crew, careless annotator and spammer included."""
     truth = {f"i-{k:06d}": ENERGY[k % 2] for k in range(100_000)}
     annotations = annotate_labels(truth, ENERGY, default_crew(), 3, np.random.default_rng(0), gold_rate=0.0)
     assert len(annotations) == 300_000
-    start = time.perf_counter()
     result = dawid_skene(annotations, ENERGY)
-    elapsed = time.perf_counter() - start
-    print(f"Dawid-Skene on 300,000 labels: {elapsed:.2f} s")
-    assert len(result) == 100_000
-    assert elapsed < 30
+    items = annotations.drop_duplicates("task_id").set_index("task_id").item_id
+    expected = items.reindex(result.index).map(truth)
+    right = (result.label == expected).mean()
+    voted = majority_vote(annotations, ENERGY)
+    assert len(result) == 100_000 and right > 0.98 and right > (voted.label == expected).mean(), right
 
 
 def test_majority_vote_breaks_ties_by_label_set_order_and_reports_agreement():

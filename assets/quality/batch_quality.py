@@ -31,19 +31,24 @@ class BatchQuality:
 
 
 ANSWER_COLUMN = {"text": "label", "speech": "transcript", "image": "boxes", "multimodal": "part_labels"}
-ANSWER_COLUMNS = set(ANSWER_COLUMN.values())
+JSON_COLUMN = {"boxes": "boxes_json", "part_labels": "part_labels_json"}
+# what the quality functions read besides the answer: the catalog's other columns only slow every filter
+QUALITY_COLUMNS = ["task_id", "annotator", "ground_truth", "lead_time"]
 
 
 def rows_from_catalog(annotations: pd.DataFrame, modality: str) -> pd.DataFrame:
-    """Catalog rows as the quality functions take them: the modality's answer as Python objects only."""
-    rows = annotations.copy()
-    rows["boxes"] = [json.loads(value) if isinstance(value, str) else None for value in rows.boxes_json]
-    rows["part_labels"] = [
-        json.loads(value) if isinstance(value, str) else None for value in rows.part_labels_json
-    ]
+    """Catalog rows as the quality functions take them: the columns they read, answers as Python objects."""
+    answer = ANSWER_COLUMN[modality]
+    rows = annotations[QUALITY_COLUMNS].copy()
+    if answer in JSON_COLUMN:
+        rows[answer] = [
+            json.loads(value) if isinstance(value, str) else None
+            for value in annotations[JSON_COLUMN[answer]]
+        ]
+    else:
+        rows[answer] = annotations[answer]
     rows["lead_time"] = pd.to_numeric(rows.lead_time, errors="coerce")
-    unused = (ANSWER_COLUMNS - {ANSWER_COLUMN[modality]}) | {"boxes_json", "part_labels_json"}
-    return rows.drop(columns=list(unused))
+    return rows
 
 
 def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]) -> BatchQuality:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from assets.quality.annotation_rows import TASK, TASK_PART, annotator_rows, gold_references, part_label_rows
@@ -42,7 +43,14 @@ _MEASURES = {
 def _by_annotator(measure: _Measure, rows: pd.DataFrame, references: pd.Series) -> pd.Series:
     """The measure against `references`, summed over each annotator's rows."""
     components = measure.components(rows, references)
-    return measure.score(components.groupby(rows.loc[components.index, "annotator"]).sum())
+    # summed with bincount: pandas' groupby by an outside key formats that key into an error message
+    # it then discards, which costs more than the sums
+    codes, annotators = pd.factorize(rows.loc[components.index, "annotator"])
+    sums = {
+        name: np.bincount(codes, weights=values, minlength=len(annotators))
+        for name, values in components.items()
+    }
+    return measure.score(pd.DataFrame(sums, index=annotators))
 
 
 def batch_scorecards(
@@ -59,7 +67,7 @@ def batch_scorecards(
     work = annotator_rows(annotations)
     # multimodal parts are scored one by one, like separate labels
     scored = part_label_rows(annotations) if modality == "multimodal" else annotations
-    scored_work = annotator_rows(scored)
+    scored_work = annotator_rows(scored) if modality == "multimodal" else work
     gold = gold_references(scored, measure.column, measure.unit)
     if agreed is None:
         agreed = consensus(annotations, modality, label_set)

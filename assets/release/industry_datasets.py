@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 
@@ -77,6 +78,41 @@ def gather_release(writer, industry: str):
     return items, files, texts, {"deliveries": lineage_deliveries, "batches": lineage_batches}
 
 
+def release_documents(
+    store, industry: str, version: str, batches: pd.DataFrame, settings, now: datetime
+) -> Callable[[pd.DataFrame, ReleaseFiles], dict[str, bytes]]:
+    """What `write_release` calls once the files and Parquet are written: the Croissant card (which
+    lists every file's hash) and the quality report."""
+
+    def documents(rows: pd.DataFrame, files: ReleaseFiles) -> dict[str, bytes]:
+        schema = pq.read_schema(io.BytesIO(store.get(files.prefix + DATA_FILE)))
+        card = croissant_metadata(
+            name=f"annobase-{industry}",
+            description=f"{settings.industries[industry]}: items annotated and "
+            "quality-checked at the base, with consensus labels and per-item quality.",
+            license=LICENSE_URL,
+            creators=["annobase"],
+            version=f"{int(version[1:])}.0.0",  # Croissant wants MAJOR.MINOR.PATCH; v0003 is 3.0.0
+            date_published=now.date().isoformat(),
+            citation=None,
+            parquet_path=DATA_FILE,
+            parquet_sha256=files.written[DATA_FILE][0],
+            parquet_schema=schema,
+            extra_files=[
+                {"path": path, "sha256": sha, "encoding_format": _encoding(path)}
+                for path, (sha, _) in sorted(files.written.items())
+                if path.startswith("data/files/")
+            ],
+        )
+        report = quality_report(rows, batches, settings.thresholds, now)
+        return {
+            "croissant.json": json.dumps(card, ensure_ascii=False, indent=1).encode(),
+            "quality_report.json": json.dumps(report, ensure_ascii=False, indent=1, default=str).encode(),
+        }
+
+    return documents
+
+
 @dg.asset(
     partitions_def=industries_partitions,
     deps=[
@@ -127,31 +163,7 @@ def industry_datasets(
     batches = batches[batches.batch_id.isin(items.batch_id)]
     settings = load_settings()
 
-    def documents(rows: pd.DataFrame, files: ReleaseFiles) -> dict[str, bytes]:
-        schema = pq.read_schema(io.BytesIO(store.get(files.prefix + DATA_FILE)))
-        card = croissant_metadata(
-            name=f"annobase-{industry}",
-            description=f"{settings.industries[industry]}: items annotated and "
-            "quality-checked at the base, with consensus labels and per-item quality.",
-            license=LICENSE_URL,
-            creators=["annobase"],
-            version=f"{int(version[1:])}.0.0",  # Croissant wants MAJOR.MINOR.PATCH; v0003 is 3.0.0
-            date_published=now.date().isoformat(),
-            citation=None,
-            parquet_path=DATA_FILE,
-            parquet_sha256=files.written[DATA_FILE][0],
-            parquet_schema=schema,
-            extra_files=[
-                {"path": path, "sha256": sha, "encoding_format": _encoding(path)}
-                for path, (sha, _) in sorted(files.written.items())
-                if path.startswith("data/files/")
-            ],
-        )
-        report = quality_report(rows, batches, settings.thresholds, now)
-        return {
-            "croissant.json": json.dumps(card, ensure_ascii=False, indent=1).encode(),
-            "quality_report.json": json.dumps(report, ensure_ascii=False, indent=1, default=str).encode(),
-        }
+    documents = release_documents(store, industry, version, batches, settings, now)
 
     full_lineage = {
         **lineage,

@@ -13,6 +13,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -26,6 +27,8 @@ from resources.object_store import ObjectStore
 VERSION = re.compile(r"v(\d{4,})")
 DATA_FILE = "data/items.parquet"
 PART_COLUMNS = {"text": "text_path", "image": "image_path", "audio": "audio_path"}
+# Files copied into a release at once; the S3 client's connection pool holds 32.
+COPY_THREADS = 16
 
 
 def dataset_prefix(industry: str) -> str:
@@ -89,16 +92,51 @@ class ReleaseFiles:
     verified: dict[str, bool] = field(default_factory=dict)
 
     def put(self, store: ObjectStore, path: str, data: bytes) -> None:
-        store.put(self.prefix + path, data)
-        self.written[path] = (hashlib.sha256(data).hexdigest(), len(data))
+        self.written[path] = _put(store, self.prefix + path, data)
 
-    def copy_in(self, store: ObjectStore, source_key: str, path: str, expected_sha256: str) -> None:
-        """Copy an upload into the release and re-read it: the bytes must be the client's bytes."""
-        store.copy(source_key, self.prefix + path)
-        data = store.get(self.prefix + path)
-        digest = hashlib.sha256(data).hexdigest()
-        self.written[path] = (digest, len(data))
-        self.verified[path] = digest == expected_sha256
+    def copy_in(self, store: ObjectStore, uploads: list[tuple[str, str, str]], texts: dict[str, str]) -> None:
+        """Copy each upload (source key, path, expected sha256) into the release and re-read it: the
+        bytes must be the client's bytes; then write each path's text. Several files at a time,
+        recorded in the order given."""
+        copied = _in_threads(
+            _copy_and_reread, [(store, source, self.prefix + path) for source, path, _ in uploads]
+        )
+        for (_, path, expected), (digest, size) in zip(uploads, copied, strict=True):
+            self.written[path] = (digest, size)
+            self.verified[path] = digest == expected
+        written = _in_threads(_put_text, [(store, self.prefix + path, text) for path, text in texts.items()])
+        for path, entry in zip(texts, written, strict=True):
+            self.written[path] = entry
+            self.verified[path] = True
+
+
+def _put(store: ObjectStore, key: str, data: bytes) -> tuple[str, int]:
+    store.put(key, data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _put_text(store: ObjectStore, key: str, text: str) -> tuple[str, int]:
+    return _put(store, key, text.encode())
+
+
+def _copy_and_reread(store: ObjectStore, source_key: str, key: str) -> tuple[str, int]:
+    store.copy(source_key, key)
+    data = store.get(key)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _in_threads(function: Callable, calls: list[tuple]) -> list:
+    """`function(*call)` for every call, COPY_THREADS at a time, results in call order.
+
+    Copying files is waiting (on S3's server-side copy and read-back, on the kernel locally), and
+    hashlib and boto3 release the GIL meanwhile. The first error stops the calls not yet started.
+    """
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        try:
+            return list(pool.map(lambda call: function(*call), calls))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def parquet_bytes(items: pd.DataFrame) -> bytes:
@@ -144,15 +182,17 @@ def write_release(
     files = ReleaseFiles(release + "/")
     items = items.copy()
     paths: dict[tuple[str, str], str] = {}
+    copies = []
     for upload in uploads.itertuples(index=False):
         path = release_file_path(upload.item_key, upload.part, upload.upload_key)
-        files.copy_in(store, upload.upload_key, path, upload.sha256)
+        copies.append((upload.upload_key, path, upload.sha256))
         paths[(upload.item_key, upload.part)] = path
+    text_files = {}
     for item_key, text in texts.items():
         path = release_file_path(item_key, "text", "text.txt")
-        files.put(store, path, text.encode())
-        files.verified[path] = True
+        text_files[path] = text
         paths[(item_key, "text")] = path
+    files.copy_in(store, copies, text_files)
     for part, column in PART_COLUMNS.items():
         items[column] = [paths.get((item_key, part)) for item_key in items.item_key]
     listed = items[list(PART_COLUMNS.values())]
