@@ -82,7 +82,7 @@ def measure(
         variant,
         size,
         outcome.items,
-        seconds,
+        seconds if outcome.seconds is None else outcome.seconds,
         peak,
         outcome.worker_peak_mib,
         outcome.answer,
