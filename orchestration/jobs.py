@@ -1,8 +1,8 @@
 """Jobs: what sensors and schedules launch.
 
-Every job runs its steps in the run's own process: the heavy work is on the Dask cluster, so a
-process per step would only add start-ups (3-5 s of imports each), which is what dominates a
-burst of small deliveries.
+Every job runs its steps in the run's own process (the code location's default executor, set
+below): the heavy work is on the Dask cluster, so a process per step would only add start-ups
+(3-5 s of imports each), which is what dominates a burst of small deliveries.
 """
 
 import dagster as dg
@@ -19,28 +19,24 @@ from assets.release.industry_datasets import industry_datasets
 
 intake_job = dg.define_asset_job(
     "intake_deliveries",
-    executor_def=dg.in_process_executor,
     selection=[raw_items, clean_items, annotation_batches],
     description="Verify a client delivery, clean it and cut it into annotation batches.",
 )
 
 annotation_qa_job = dg.define_asset_job(
     "annotation_qa",
-    executor_def=dg.in_process_executor,
     selection=[batch_annotations, qa_results],
     description="Read a finished batch's export, measure its quality and gate it.",
 )
 
 client_delivery_job = dg.define_asset_job(
     "return_client_delivery",
-    executor_def=dg.in_process_executor,
     selection=[client_deliveries],
     description="Return a delivery's labelled data to its owner once every batch passed the gate.",
 )
 
 scorecards_job = dg.define_asset_job(
     "refresh_annotator_scorecards",
-    executor_def=dg.in_process_executor,
     selection=[annotator_scorecards],
     description="Every annotator's record over all batches so far.",
 )
@@ -55,7 +51,6 @@ hourly_scorecards = dg.ScheduleDefinition(
 
 publish_job = dg.define_asset_job(
     "publish_industry_datasets",
-    executor_def=dg.in_process_executor,
     selection=[industry_datasets],
     description="Cut a new signed release of an industry dataset, if anything changed since the last.",
     # the production instance runs one run with this tag at a time (deploy/dagster.yaml): two
@@ -82,4 +77,5 @@ def nightly_publish(context: dg.ScheduleEvaluationContext):
 jobs_defs = dg.Definitions(
     jobs=[intake_job, annotation_qa_job, client_delivery_job, scorecards_job, publish_job],
     schedules=[hourly_scorecards, nightly_publish],
+    executor=dg.in_process_executor,
 )
