@@ -119,6 +119,10 @@ def test_the_daemon_takes_in_each_manifest_version_exactly_once(daemon, daemon_e
         assert len(rows) == 6 and set(rows.dagster_run_id) == {newest.run_id}
 
 
+def finished_runs(instance, job_name: str) -> list:
+    return [run for run in instance.get_runs(dg.RunsFilter(job_name=job_name)) if run.is_finished]
+
+
 def wait_for(condition, what: str, log: Path, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,13 +162,7 @@ def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daem
         )
         assert {run.status for run in qa_runs} == {dg.DagsterRunStatus.SUCCESS}
         returned = wait_for(
-            lambda: [
-                r
-                for r in instance.get_runs(dg.RunsFilter(job_name="return_client_delivery"))
-                if r.is_finished
-            ],
-            "the client delivery",
-            daemon,
+            lambda: finished_runs(instance, "return_client_delivery"), "the client delivery", daemon
         )
         assert returned[0].status == dg.DagsterRunStatus.SUCCESS
         assert store.head("deliveries/jinneng-mine-safety/d-flow-001/labels.parquet") is not None
@@ -191,13 +189,7 @@ def test_the_whole_flow_runs_under_the_daemon_to_a_verified_release(daemon, daem
         )
         assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
         published = wait_for(
-            lambda: [
-                r
-                for r in instance.get_runs(dg.RunsFilter(job_name="publish_industry_datasets"))
-                if r.is_finished
-            ],
-            "the release",
-            daemon,
+            lambda: finished_runs(instance, "publish_industry_datasets"), "the release", daemon
         )
         assert published[0].status == dg.DagsterRunStatus.SUCCESS
     assert store.get("datasets/energy/LATEST") == b"v0001"
