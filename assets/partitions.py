@@ -2,13 +2,28 @@
 
 A delivery is the unit of intake: one dynamic partition `client_id/delivery_id` per delivery,
 added by the `client_uploads` sensor. Never a partition per file.
+
+A run of the intake assets covers one delivery or a range of them: a run per tiny delivery costs
+a process start-up and its imports (seconds) for a second of work, so the sensor groups a tick's
+new deliveries of a client into one partition-range run, and backfills from the UI are cut into
+runs of the same size.
 """
 
 import dagster as dg
 
+from annobase.keys import DeliveryRef
 from annobase.settings import load_settings
 
 deliveries_partitions = dg.DynamicPartitionsDefinition(name="deliveries")
+
+DELIVERIES_PER_RUN = 50
+deliveries_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=DELIVERIES_PER_RUN)
+
+
+def deliveries_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[DeliveryRef]:
+    """The deliveries a run covers, in partition order: one, or the range it was launched for."""
+    return [DeliveryRef.from_partition_key(key) for key in context.partition_keys]
+
 
 # One per annotation batch, added by `annotation_batches` when it cuts a delivery into batches.
 batches_partitions = dg.DynamicPartitionsDefinition(name="batches")

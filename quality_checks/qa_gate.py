@@ -192,7 +192,8 @@ def qa_tables_valid(
     )
 
 
-# Per-batch checks are a preview feature in Dagster 1.13, used knowingly (see raw_items_checks).
+# Per-batch checks are a preview feature in Dagster 1.13, used knowingly: a batch is gated on its
+# own (QA runs are one batch each), and the results are also kept in the catalog (`gate_results`).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
     qa_gate = dg.asset_check(

@@ -3,6 +3,9 @@
 DuckDB is single-writer across processes, and many runs write the catalog at once, so there is
 no shared `.duckdb` file: each run writes its own partition file of a table (schema enforced by
 DuckDB from `sql/catalog_tables.sql`), and readers query every partition through DuckDB views.
+A query about one client (a `client_id` parameter) sees only that client's files of the tables
+kept per delivery: what it reads grows with the client's history, not the base's, and no other
+client's rows are ever read on its behalf.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ from typing import Any
 
 import dagster as dg
 
+from annobase.keys import require_id
 from resources.object_store import ObjectStore, ObjectStoreResource
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 CATALOG_PREFIX = "catalog/"
+# Tables with one file per delivery, under catalog/{table}/{client_id}/; the others are kept per
+# batch, per release or whole.
+DELIVERY_TABLES = frozenset(
+    {"deliveries", "raw_items", "rejections", "clean_items", "batches", "batch_tasks"}
+)
 
 
 @cache
@@ -66,15 +75,25 @@ class Catalog:
         self.store.put(key, buffer.getvalue())
         return key
 
-    def read_partition(self, table: str, partition: str):
-        """One partition of `table` as a pandas DataFrame."""
+    def read_partition(self, table: str, partition: str, missing_ok: bool = False):
+        """One partition of `table` as a pandas DataFrame; with `missing_ok`, a missing one reads as empty."""
+        import duckdb
         import pyarrow.parquet as pq
 
-        return pq.read_table(io.BytesIO(self.store.get(table_partition_key(table, partition)))).to_pandas()
+        try:
+            data = self.store.get(table_partition_key(table, partition))
+        except KeyError:
+            if not missing_ok:
+                raise
+            with duckdb.connect() as con:
+                con.execute(read_sql("catalog_tables"))
+                return con.execute(f"SELECT * FROM {table}").df()
+        return pq.read_table(io.BytesIO(data)).to_pandas()
 
-    def connect(self):
-        """A DuckDB connection where every catalog table is a view over all of its partitions, plus the
-        views of `sql/catalog_views.sql`."""
+    def connect(self, client_id: str | None = None):
+        """A DuckDB connection where every catalog table is a view over all of its partitions (with
+        `client_id`, only that client's for the tables kept per delivery), plus the views of
+        `sql/catalog_views.sql`."""
         import duckdb
 
         con = duckdb.connect()
@@ -86,6 +105,8 @@ class Catalog:
         con.execute("SET schema = 'main'")
         for table in catalog_table_names():
             prefix = f"{CATALOG_PREFIX}{table}/"
+            if client_id is not None and table in DELIVERY_TABLES:
+                prefix += require_id(client_id, "client_id") + "/"
             if next(self.store.list(prefix, page_size=1), None) is None:
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM empty.{table}")
             else:
@@ -98,7 +119,7 @@ class Catalog:
 
     def query(self, name: str, **params: Any):
         """Run the named query from `sql/` and return a pandas DataFrame."""
-        with self.connect() as con:
+        with self.connect(client_id=params.get("client_id")) as con:
             return con.execute(read_sql(name), params or None).df()
 
 

@@ -41,7 +41,8 @@ class ObjectStore(ABC):
         """Write `data` at `key` and return its ETag."""
 
     @abstractmethod
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The object's bytes; KeyError when the key does not exist."""
 
     @abstractmethod
     def head(self, key: str) -> StoredObject | None:
@@ -52,6 +53,10 @@ class ObjectStore(ABC):
         self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
     ) -> Iterator[StoredObject]:
         """Keys under `prefix`, strictly after `start_after`, in UTF-8 byte order, fetched page by page."""
+
+    @abstractmethod
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The 'directories' one level below `prefix` (which ends in '/'), each ending in '/', sorted."""
 
     @abstractmethod
     def copy(self, source_key: str, target_key: str) -> None:
@@ -106,7 +111,10 @@ class S3ObjectStore(ObjectStore):
         return response["ETag"].strip('"')
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read()
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey as error:
+            raise KeyError(key) from error
 
     def head(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError
@@ -132,6 +140,12 @@ class S3ObjectStore(ObjectStore):
                 yield StoredObject(
                     entry["Key"], entry["Size"], entry["LastModified"], entry["ETag"].strip('"')
                 )
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        return sorted(entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", ()))
 
     def copy(self, source_key: str, target_key: str) -> None:
         self.client.copy(
@@ -220,6 +234,13 @@ class LocalObjectStore(ObjectStore):
             elif key.startswith(prefix) and key > start_after:
                 stat = entry.stat()
                 yield StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), None)
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        try:
+            entries = os.scandir(self.root / prefix) if prefix else os.scandir(self.root)
+            return sorted(prefix + entry.name + "/" for entry in entries if entry.is_dir())
+        except FileNotFoundError:
+            return []
 
     def copy(self, source_key: str, target_key: str) -> None:
         target = self._path(target_key)

@@ -1,5 +1,6 @@
 """Sensor `client_uploads`: a delivery is complete when its `manifest.json` (written last) lands."""
 
+import hashlib
 import os
 from datetime import UTC, datetime
 
@@ -9,13 +10,17 @@ from annobase.keys import MANIFEST_NAME, UPLOADS, parse_manifest_key
 from assets.intake import reasons
 from assets.intake.quarantine import quarantine_invalid_key
 from assets.intake.reasons import Reason
-from assets.partitions import deliveries_partitions
+from assets.partitions import DELIVERIES_PER_RUN, deliveries_partitions
 from orchestration.jobs import intake_job
 from resources import ObjectStoreResource
 from sensors.upload_listing import ListingCursor, find_new_objects
 
 CLIENT_TAG = "annobase/client_id"
 ETAG_TAG = "annobase/manifest_etag"
+DELIVERIES_TAG = "annobase/deliveries"
+# Dagster's own tags for a run over a partition range (what a single-run backfill sets)
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def _is_manifest(key: str) -> bool:
@@ -30,11 +35,13 @@ def _is_manifest(key: str) -> bool:
     description="Requests intake of every new or changed delivery manifest under uploads/.",
 )
 def client_uploads(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
+    """One run per client per tick for its new deliveries (a partition range, at most
+    DELIVERIES_PER_RUN long); a re-uploaded manifest of a known delivery gets a run of its own."""
     store = object_store.open()
     cursor = ListingCursor.parse(context.cursor)
-    manifests, next_cursor = find_new_objects(store, UPLOADS, cursor, _is_manifest)
+    manifests, next_cursor = find_new_objects(store, UPLOADS, cursor, _is_manifest, per_directory=True)
 
-    run_requests, new_partitions = [], []
+    arrivals: dict[str, list[tuple[str, str]]] = {}  # client -> [(partition, manifest ETag)], key order
     for manifest in manifests:
         try:
             ref = parse_manifest_key(manifest.key)
@@ -49,22 +56,44 @@ def client_uploads(context: dg.SensorEvaluationContext, object_store: ObjectStor
         etag = manifest.etag or getattr(store.head(manifest.key), "etag", None)
         if etag is None:  # deleted between listing and now: nothing to take in
             continue
-        partition = ref.partition_key
-        if partition not in new_partitions and not context.instance.has_dynamic_partition(
-            deliveries_partitions.name, partition
-        ):
-            new_partitions.append(partition)
-        run_requests.append(
-            dg.RunRequest(
-                run_key=f"{partition}@{etag}",
-                partition_key=partition,
-                tags={CLIENT_TAG: ref.client_id, ETAG_TAG: etag},
-            )
-        )
+        arrivals.setdefault(ref.client_id, []).append((ref.partition_key, etag))
+
+    run_requests, new_partitions = [], []
+    for client_id, deliveries in sorted(arrivals.items()):
+        known = [
+            delivery
+            for delivery in deliveries
+            if context.instance.has_dynamic_partition(deliveries_partitions.name, delivery[0])
+        ]
+        new = [delivery for delivery in deliveries if delivery not in known]
+        run_requests += [intake_request(client_id, [delivery]) for delivery in known]
+        # added in this order, a client's new deliveries are a contiguous range of the partitions
+        new_partitions += [partition for partition, _ in new]
+        run_requests += [
+            intake_request(client_id, new[start : start + DELIVERIES_PER_RUN])
+            for start in range(0, len(new), DELIVERIES_PER_RUN)
+        ]
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[deliveries_partitions.build_add_request(new_partitions)]
         if new_partitions
         else [],
         cursor=next_cursor.serialize(),
+    )
+
+
+def intake_request(client_id: str, deliveries: list[tuple[str, str]]) -> dg.RunRequest:
+    """The run for consecutive deliveries of one client; its run key names every (delivery, ETag),
+    so Dagster launches it once however often a tick is evaluated again."""
+    tags = {CLIENT_TAG: client_id}
+    if len(deliveries) == 1:
+        [(partition, etag)] = deliveries
+        return dg.RunRequest(
+            run_key=f"{partition}@{etag}", partition_key=partition, tags={**tags, ETAG_TAG: etag}
+        )
+    first, last = deliveries[0][0], deliveries[-1][0]
+    digest = hashlib.sha256("\n".join(f"{p}@{e}" for p, e in deliveries).encode()).hexdigest()[:16]
+    return dg.RunRequest(
+        run_key=f"{first}...{last}@{digest}",
+        tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last, DELIVERIES_TAG: str(len(deliveries))},
     )

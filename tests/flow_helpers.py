@@ -37,6 +37,23 @@ def run_flow_for_delivery(instance, resources: dict, partition_key: str) -> dg.E
     )
 
 
+def run_flow_for_range(instance, resources: dict, partition_keys: list[str]) -> dg.ExecuteInProcessResult:
+    """The same assets over consecutive new deliveries in one run, as `client_uploads` requests them."""
+    from assets.annotation.annotation_batches import annotation_batches
+    from assets.cleaning.clean_items import clean_items
+
+    instance.add_dynamic_partitions("deliveries", partition_keys)
+    return dg.materialize(
+        [raw_items, raw_items_catalog_rows_valid, clean_items, annotation_batches],
+        instance=instance,
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": partition_keys[0],
+            "dagster/asset_partition_range_end": partition_keys[-1],
+        },
+    )
+
+
 def run_qa(instance, resources: dict, batch_id: str) -> dg.ExecuteInProcessResult:
     """The `annotation_qa` job's assets and checks for one batch; a failed gate fails the run."""
     from assets.annotation.batch_annotations import batch_annotations

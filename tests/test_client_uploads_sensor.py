@@ -65,16 +65,90 @@ def test_unchanged_manifests_keep_their_run_key_and_changed_ones_get_a_new_one(
     assert len(new_keys) == 1 and new_keys.pop().startswith("yungang-grottoes/d-001@")
 
 
-def test_a_delivery_that_sorts_before_the_cursor_is_found_by_the_sweep(
-    store, object_store_resource, instance
-):
+def test_every_client_has_its_own_high_water_key(store, object_store_resource, instance):
+    """A new client, or a client that sorts before the last one listed, is found on the next tick."""
     upload_delivery(store, make_delivery(4, "yungang-grottoes", "d-009", "text", 2))
     first = tick(instance, object_store_resource)
     assert [r.partition_key for r in first.run_requests] == ["yungang-grottoes/d-009"]
-    # a client id that sorts before everything listed so far: past the fast path's high-water key
     upload_delivery(store, make_delivery(5, "datong-schools", "d-001", "text", 2))
+    upload_delivery(store, make_delivery(6, "yungang-grottoes", "d-010", "text", 2))
     later = tick(instance, object_store_resource, first.cursor)
-    assert "datong-schools/d-001" in {r.partition_key for r in later.run_requests}
+    assert {r.partition_key for r in later.run_requests} == {"datong-schools/d-001", "yungang-grottoes/d-010"}
+    assert set(ListingCursor.parse(later.cursor).high_water) == {
+        "uploads/datong-schools/",
+        "uploads/yungang-grottoes/",
+    }
+
+
+def test_a_delivery_id_that_sorts_before_its_clients_cursor_is_found_by_the_sweep(
+    store, object_store_resource, instance
+):
+    upload_delivery(store, make_delivery(7, "yungang-grottoes", "d-009", "text", 2))
+    first = tick(instance, object_store_resource)
+    upload_delivery(store, make_delivery(8, "yungang-grottoes", "d-001", "text", 2))  # a late, lower id
+    found = [r for r in tick(instance, object_store_resource, first.cursor).run_requests]
+    assert [r.partition_key for r in found] == ["yungang-grottoes/d-001"]
+
+
+def test_a_tick_reports_each_manifest_once_however_many_passes_see_it(store, object_store_resource, instance):
+    """The fast path and the sweep both see a fresh manifest; the cursor remembers it was reported."""
+    upload_delivery(store, make_delivery(9, "xiehe-clinic", "d-001", "text", 2))
+    first = tick(instance, object_store_resource)
+    apply_partitions(instance, first)
+    assert len(first.run_requests) == 1
+    cursor = first.cursor
+    for _ in range(3):  # each tick sweeps the whole (small) prefix again
+        result = tick(instance, object_store_resource, cursor)
+        assert result.run_requests == []
+        cursor = result.cursor
+    assert "uploads/xiehe-clinic/d-001/manifest.json" in ListingCursor.parse(cursor).reported
+
+
+def test_a_burst_of_deliveries_is_one_run_per_client_over_a_partition_range(
+    store, object_store_resource, instance
+):
+    """What makes 1,000 deliveries at once cheap: a run per client and tick, not per delivery."""
+    for number in range(7):
+        client = ("datong-schools", "xiehe-clinic")[number % 2]
+        upload_delivery(store, make_delivery(20 + number, client, f"d-{number:03d}", "text", 2))
+    result = tick(instance, object_store_resource)
+    [added] = result.dynamic_partitions_requests
+    assert list(added.partition_keys) == [
+        "datong-schools/d-000",
+        "datong-schools/d-002",
+        "datong-schools/d-004",
+        "datong-schools/d-006",
+        "xiehe-clinic/d-001",
+        "xiehe-clinic/d-003",
+        "xiehe-clinic/d-005",
+    ]
+    by_client = {r.tags["annobase/client_id"]: r for r in result.run_requests}
+    assert len(result.run_requests) == 2
+    assert by_client["datong-schools"].tags["dagster/asset_partition_range_start"] == "datong-schools/d-000"
+    assert by_client["datong-schools"].tags["dagster/asset_partition_range_end"] == "datong-schools/d-006"
+    assert by_client["xiehe-clinic"].tags["annobase/deliveries"] == "3"
+    # evaluated again from the same cursor (a tick retried), the same runs are asked for
+    again = tick(instance, object_store_resource, None)
+    assert {r.run_key for r in again.run_requests} == {r.run_key for r in result.run_requests}
+
+
+def test_runs_are_cut_at_deliveries_per_run(store, object_store_resource, instance, monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("sensors.client_uploads"), "DELIVERIES_PER_RUN", 2)
+    for number in range(5):
+        upload_delivery(store, make_delivery(40 + number, "datong-schools", f"d-{number:03d}", "text", 1))
+    result = tick(instance, object_store_resource)
+    ranges = [
+        (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+        for r in result.run_requests
+    ]
+    assert ranges == [
+        ("datong-schools/d-000", "datong-schools/d-001"),
+        ("datong-schools/d-002", "datong-schools/d-003"),
+        (None, None),
+    ]
+    assert result.run_requests[-1].partition_key == "datong-schools/d-004"
 
 
 def test_a_manifest_key_with_invalid_ids_is_quarantined_not_run(store, object_store_resource, instance):
@@ -106,7 +180,7 @@ def test_the_cursor_lists_only_what_is_new(store):
     found, cursor = find_new_objects(
         counting, "uploads/", ListingCursor(), lambda k: True, now, sweep_keys_per_tick=10
     )
-    assert len(found) == 30 and cursor.high_water_key == "uploads/c/d-029/manifest.json"
+    assert len(found) == 30 and cursor.high_water == {"uploads/": "uploads/c/d-029/manifest.json"}
     listed.clear()
     store.put("uploads/c/d-030/manifest.json", b"{}")
     found, cursor = find_new_objects(
@@ -120,9 +194,9 @@ def ticks_until_caught_up(instance, resource, cursor=None, limit=20) -> tuple[in
     """Tick as the daemon would until the fast path has nothing left to list; returns the ticks taken."""
     for ticks in range(1, limit + 1):
         result = tick(instance, resource, cursor)
-        before = ListingCursor.parse(cursor).high_water_key
+        before = ListingCursor.parse(cursor).high_water
         cursor = result.cursor
-        if ListingCursor.parse(cursor).high_water_key == before:
+        if ListingCursor.parse(cursor).high_water == before:
             return ticks, cursor
     raise AssertionError(f"not caught up after {limit} ticks")
 

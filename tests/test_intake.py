@@ -4,7 +4,7 @@ both object stores. Each kind of bad input is its own test case."""
 import json
 
 import pytest
-from flow_helpers import run_intake, snapshot
+from flow_helpers import run_flow_for_range, run_intake, snapshot
 
 from simulator import FAILURE_MODES, all_bad_deliveries, make_delivery, upload_bad_delivery, upload_delivery
 from simulator.bad_deliveries import invalid_id
@@ -131,3 +131,34 @@ def test_one_bad_delivery_does_not_stop_the_others(s3_store, dask_cluster, insta
         run_intake(instance, resources, partition)
         outcomes[partition] = catalog_rows(s3_store, "deliveries", partition).status.iloc[0]
     assert list(outcomes.values()) == ["accepted", "rejected", "accepted"]
+
+
+def test_a_range_run_takes_in_each_delivery_on_its_own(s3_store, dask_cluster, instance):
+    """One run over three consecutive deliveries, the middle one bad: each is recorded, cleaned and
+    batched (or rejected) as if it had a run of its own, and the run's check names the bad one."""
+    from conftest import annobase_resources
+
+    store = s3_store.open()
+    resources = annobase_resources(s3_store, dask_cluster)
+    bad = invalid_id(make_delivery(2, "datong-schools", "d-002", "text", 3), field="client_id")
+    upload_delivery(store, make_delivery(1, "datong-schools", "d-001", "text", 5))
+    upload_bad_delivery(store, bad)
+    upload_delivery(store, make_delivery(3, "datong-schools", "d-003", "text", 4))
+    partitions = ["datong-schools/d-001", "datong-schools/d-002", "datong-schools/d-003"]
+
+    result = run_flow_for_range(instance, resources, partitions)
+
+    assert result.success
+    statuses = [catalog_rows(s3_store, "deliveries", p).status.iloc[0] for p in partitions]
+    assert statuses == ["accepted", "rejected", "accepted"]
+    assert [len(catalog_rows(s3_store, "clean_items", p)) for p in partitions] == [5, 0, 4]
+    assert [len(catalog_rows(s3_store, "batches", p)) > 0 for p in partitions] == [True, False, True]
+    materialized = {
+        m.partition: m.metadata["status"].value for m in result.asset_materializations_for_node("raw_items")
+    }
+    assert materialized == dict(zip(partitions, statuses, strict=True))
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["delivery_accepted"].passed
+    assert checks["delivery_accepted"].metadata["reasons"].value == {"datong-schools/d-002": "invalid_id"}
+    assert checks["raw_items_catalog_rows_valid"].passed
+    assert checks["raw_items_catalog_rows_valid"].metadata["evaluated_rows"].value == 9

@@ -8,14 +8,21 @@ import numpy as np
 import pandas as pd
 
 from annobase.keys import DeliveryRef
-from annobase.settings import load_settings
+from annobase.settings import Settings, load_settings
 from assets.annotation.batching import PlannedBatch, plan_batches
 from assets.annotation.label_studio_config import labeling_config
 from assets.annotation.label_studio_tasks import build_task, choices_result
 from assets.annotation.prelabel import LabelModel, train_label_model
 from assets.cleaning.clean_items import clean_items
-from assets.partitions import batches_partitions, deliveries_partitions
+from assets.partitions import (
+    batches_partitions,
+    deliveries_backfill_policy,
+    deliveries_of,
+    deliveries_partitions,
+)
 from resources import CatalogResource, ObjectStoreResource
+from resources.catalog import Catalog
+from resources.object_store import ObjectStore
 
 PART_KEYS = {"image": "image_key", "audio": "audio_key"}
 
@@ -92,6 +99,7 @@ def batch_files(
 
 @dg.asset(
     partitions_def=deliveries_partitions,
+    backfill_policy=deliveries_backfill_policy,
     deps=[clean_items],
     group_name="annotation",
     kinds={"s3", "duckdb"},
@@ -102,15 +110,24 @@ def annotation_batches(
     context: dg.AssetExecutionContext, object_store: ObjectStoreResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
     """One row per batch, written to `batches/{batch_id}/` (tasks.json, config.xml, batch.json)."""
-    ref = DeliveryRef.from_partition_key(context.partition_key)
-    settings = load_settings()
-    store, writer = object_store.open(), catalog.open()
-    kept = writer.read_partition("clean_items", ref.partition_key)
+    store, writer, settings = object_store.open(), catalog.open(), load_settings()
+    for ref in deliveries_of(context):
+        metadata, batch_ids = batch_delivery(ref, store, writer, settings, context.run.run_id)
+        context.instance.add_dynamic_partitions(batches_partitions.name, batch_ids)
+        context.add_asset_metadata(metadata, partition_key=ref.partition_key)
+    return dg.MaterializeResult()
+
+
+def batch_delivery(
+    ref: DeliveryRef, store: ObjectStore, writer: Catalog, settings: Settings, run_id: str
+) -> tuple[dict, list[str]]:
+    """Cut one delivery's kept items into batches; returns its metadata and the new batch ids."""
+    kept = writer.read_partition("clean_items", ref.partition_key, missing_ok=True)
     kept = kept[kept.status == "kept"]
     if kept.empty:
         for table in ("batches", "batch_tasks"):
             writer.write_partition(table, ref.partition_key, [])
-        return dg.MaterializeResult(metadata={"batches": 0, "dagster/row_count": 0})
+        return {"batches": 0, "dagster/row_count": 0}, []
     delivery = writer.read_partition("deliveries", ref.partition_key).iloc[0]
     label_set = list(delivery.label_set)
     modality, now = delivery.modality, datetime.now(UTC)
@@ -162,7 +179,7 @@ def annotation_batches(
                 "overlap_tasks": sum(task.annotators > 1 and not task.honeypot for task in batch.tasks),
                 "tasks_key": prefix + "tasks.json",
                 "config_key": prefix + "config.xml",
-                "dagster_run_id": context.run.run_id,
+                "dagster_run_id": run_id,
                 "created_at": now,
             }
         )
@@ -182,18 +199,17 @@ def annotation_batches(
             )
     writer.write_partition("batch_tasks", ref.partition_key, task_rows)
     writer.write_partition("batches", ref.partition_key, batch_rows)
-    context.instance.add_dynamic_partitions(batches_partitions.name, [batch.batch_id for batch in planned])
-    return dg.MaterializeResult(
-        metadata={
-            "batches": len(planned),
-            "tasks": len(task_rows),
-            "honeypots": sum(row["honeypots"] for row in batch_rows),
-            "dagster/row_count": len(batch_rows),
-            "batch_ids": dg.MetadataValue.json([batch.batch_id for batch in planned]),
-            "prelabel_model": model.version if model else "none (nothing to learn from yet)",
-            "prelabelled_tasks": len(predictions),
-        }
-    )
+    batch_ids = [batch.batch_id for batch in planned]
+    metadata = {
+        "batches": len(planned),
+        "tasks": len(task_rows),
+        "honeypots": sum(row["honeypots"] for row in batch_rows),
+        "dagster/row_count": len(batch_rows),
+        "batch_ids": dg.MetadataValue.json(batch_ids),
+        "prelabel_model": model.version if model else "none (nothing to learn from yet)",
+        "prelabelled_tasks": len(predictions),
+    }
+    return metadata, batch_ids
 
 
 def _none_for_nan(row: dict) -> dict:

@@ -17,8 +17,9 @@ from assets.cleaning.near_duplicates import (
 )
 from assets.cleaning.pii import mask_pii
 from assets.intake.raw_items import raw_items
-from assets.partitions import deliveries_partitions
+from assets.partitions import deliveries_backfill_policy, deliveries_of, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
+from resources.catalog import Catalog
 from resources.object_store import ObjectStore
 
 DROP_REASONS = {
@@ -81,6 +82,7 @@ def items_by_key(parts: pd.DataFrame) -> pd.DataFrame:
 
 @dg.asset(
     partitions_def=deliveries_partitions,
+    backfill_policy=deliveries_backfill_policy,
     deps=[raw_items],
     group_name="cleaning",
     kinds={"dask", "s3", "duckdb"},
@@ -94,28 +96,36 @@ def clean_items(
     dask: DaskResource,
 ) -> dg.MaterializeResult:
     """One row per accepted item: kept for annotation (text PII-masked) or dropped with a reason."""
-    ref = DeliveryRef.from_partition_key(context.partition_key)
-    settings = load_settings()
-    store, writer = object_store.open(), catalog.open()
-    parts = writer.read_partition("raw_items", ref.partition_key)
+    store, writer, settings = object_store.open(), catalog.open(), load_settings()
+    with dask.client() as dask_client:
+        for ref in deliveries_of(context):
+            metadata = clean_delivery(ref, store, writer, settings, dask_client, context.run.run_id)
+            context.add_asset_metadata(metadata, partition_key=ref.partition_key)
+    return dg.MaterializeResult()
+
+
+def clean_delivery(
+    ref: DeliveryRef, store: ObjectStore, writer: Catalog, settings: Settings, dask_client, run_id: str
+) -> dict:
+    """Clean one delivery's accepted items into its `clean_items` partition; returns its metadata."""
+    parts = writer.read_partition("raw_items", ref.partition_key, missing_ok=True)
     now = datetime.now(UTC)
     if parts.empty:
         writer.write_partition("clean_items", ref.partition_key, [])
-        return dg.MaterializeResult(metadata={"items_in": 0, "items_kept": 0, "dagster/row_count": 0})
+        return {"items_in": 0, "items_kept": 0, "dagster/row_count": 0}
 
     items = items_by_key(parts)
     mask = bool(items.industry.iloc[0] in settings.cleaning.pii_industries)
     records = items.to_dict("records")
     size = settings.items_per_task
-    with dask.client() as dask_client:
-        futures = dask_client.map(
-            read_item_content,
-            [records[i : i + size] for i in range(0, len(records), size)],
-            store=store,
-            mask=mask,
-            pure=False,
-        )
-        content = pd.DataFrame([row for chunk in dask_client.gather(futures) for row in chunk])
+    futures = dask_client.map(
+        read_item_content,
+        [records[i : i + size] for i in range(0, len(records), size)],
+        store=store,
+        mask=mask,
+        pure=False,
+    )
+    content = pd.DataFrame([row for chunk in dask_client.gather(futures) for row in chunk])
     items = items.merge(content, on="item_key")
 
     known = writer.query("client_file_hashes", client_id=ref.client_id, delivery_id=ref.delivery_id)
@@ -138,25 +148,21 @@ def clean_items(
     ):
         drops.setdefault(duplicate.item_key, duplicate)
 
-    rows = [
-        _row(item, drops.get(item["item_key"]), context.run.run_id, now) for item in items.to_dict("records")
-    ]
+    rows = [_row(item, drops.get(item["item_key"]), run_id, now) for item in items.to_dict("records")]
     writer.write_partition("clean_items", ref.partition_key, rows)
     dropped = pd.Series([row["drop_reason"] for row in rows if row["drop_reason"]], dtype=object)
     kept = [row for row in rows if row["status"] == "kept"]
-    return dg.MaterializeResult(
-        metadata={
-            "items_in": len(rows),
-            "items_kept": len(kept),
-            "dagster/row_count": len(rows),
-            "dropped_by_reason": dg.MetadataValue.json(dropped.value_counts().sort_index().to_dict()),
-            "pii_masked": int(sum(row["pii_masked"] for row in rows)),
-            "preview": dg.MetadataValue.md(
-                "| item | text (as annotators see it) |\n|---|---|\n"
-                + "\n".join(f"| {row['item_id']} | {(row['text'] or '')[:60]} |" for row in kept[:5])
-            ),
-        }
-    )
+    return {
+        "items_in": len(rows),
+        "items_kept": len(kept),
+        "dagster/row_count": len(rows),
+        "dropped_by_reason": dg.MetadataValue.json(dropped.value_counts().sort_index().to_dict()),
+        "pii_masked": int(sum(row["pii_masked"] for row in rows)),
+        "preview": dg.MetadataValue.md(
+            "| item | text (as annotators see it) |\n|---|---|\n"
+            + "\n".join(f"| {row['item_id']} | {(row['text'] or '')[:60]} |" for row in kept[:5])
+        ),
+    }
 
 
 def _row(item: dict, drop, run_id: str, now: datetime) -> dict:

@@ -5,14 +5,16 @@ import dagster as dg
 from annobase.keys import DeliveryRef
 from annobase.settings import load_settings
 from assets.intake.intake import IntakeOutcome, ManifestVanished, take_in_delivery
-from assets.partitions import deliveries_partitions
+from assets.partitions import deliveries_backfill_policy, deliveries_of, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
+from resources.catalog import Catalog
 
 DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
 
 
 @dg.asset(
     partitions_def=deliveries_partitions,
+    backfill_policy=deliveries_backfill_policy,
     group_name="intake",
     kinds={"s3", "dask", "duckdb"},
     owners=["team:platform"],
@@ -22,7 +24,7 @@ DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
         dg.AssetCheckSpec(
             DELIVERY_ACCEPTED_CHECK,
             asset="raw_items",
-            description="The manifest was accepted and at least one item passed verification.",
+            description="Every delivery of the run had its manifest accepted and at least one item verified.",
         )
     ],
 )
@@ -36,16 +38,42 @@ def raw_items(
 
     Rejected deliveries and items are quarantined with a reason; the run still succeeds, because
     rejecting bad input is intake working, and the `delivery_accepted` check shows it on the asset.
+    Each delivery of a range run is taken in on its own, so a bad one never stops the others.
     """
-    ref = DeliveryRef.from_partition_key(context.partition_key)
-    store = object_store.open()
-    try:
-        with dask.client() as dask_client:
-            outcome = take_in_delivery(store, ref, load_settings(), context.run.run_id, dask_client)
-    except ManifestVanished as error:
-        raise dg.RetryRequested(max_retries=3, seconds_to_wait=30) from error
+    store, writer, settings = object_store.open(), catalog.open(), load_settings()
+    not_accepted: dict[str, str] = {}
+    with dask.client() as dask_client:
+        for ref in deliveries_of(context):
+            try:
+                outcome = take_in_delivery(store, ref, settings, context.run.run_id, dask_client)
+            except ManifestVanished as error:
+                # deleted or being replaced: a new upload has a new ETag, which the sensor requests
+                context.log.warning(f"{ref.partition_key}: {error}; nothing taken in")
+                context.add_asset_metadata({"status": "manifest_vanished"}, partition_key=ref.partition_key)
+                not_accepted[ref.partition_key] = "manifest_vanished"
+                continue
+            _record(writer, ref, outcome, context.log)
+            context.add_asset_metadata(_metadata(outcome), partition_key=ref.partition_key)
+            if outcome.delivery["status"] == "rejected":
+                not_accepted[ref.partition_key] = outcome.delivery["reason"]
 
-    writer = catalog.open()
+    return dg.MaterializeResult(
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=DELIVERY_ACCEPTED_CHECK,
+                passed=not not_accepted,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "deliveries": len(context.partition_keys),
+                    "not_accepted": len(not_accepted),
+                    "reasons": dg.MetadataValue.json(not_accepted),
+                },
+            )
+        ],
+    )
+
+
+def _record(writer: Catalog, ref: DeliveryRef, outcome: IntakeOutcome, log) -> None:
     partition = ref.partition_key
     writer.write_partition("raw_items", partition, outcome.items)
     writer.write_partition("rejections", partition, outcome.rejections)
@@ -53,23 +81,7 @@ def raw_items(
     writer.write_partition("deliveries", partition, [outcome.delivery])
     for row in outcome.rejections:
         where = f"item {row['item_id']}" if row["item_id"] is not None else "delivery"
-        context.log.warning(f"{ref.partition_key} {where} rejected, {row['code']}: {row['detail']}")
-
-    return dg.MaterializeResult(
-        metadata=_metadata(outcome),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=DELIVERY_ACCEPTED_CHECK,
-                passed=outcome.delivery["status"] != "rejected",
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "status": outcome.delivery["status"],
-                    "reason": outcome.delivery["reason"] or "",
-                    "items_rejected": outcome.delivery["items_rejected"],
-                },
-            )
-        ],
-    )
+        log.warning(f"{partition} {where} rejected, {row['code']}: {row['detail']}")
 
 
 def _metadata(outcome: IntakeOutcome) -> dict:

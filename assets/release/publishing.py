@@ -99,12 +99,14 @@ class ReleaseFiles:
         bytes must be the client's bytes; then write each path's text. Several files at a time,
         recorded in the order given."""
         copied = _in_threads(
-            _copy_and_reread, [(store, source, self.prefix + path) for source, path, _ in uploads]
+            store, _copy_and_reread, [(store, source, self.prefix + path) for source, path, _ in uploads]
         )
         for (_, path, expected), (digest, size) in zip(uploads, copied, strict=True):
             self.written[path] = (digest, size)
             self.verified[path] = digest == expected
-        written = _in_threads(_put_text, [(store, self.prefix + path, text) for path, text in texts.items()])
+        written = _in_threads(
+            store, _put_text, [(store, self.prefix + path, text) for path, text in texts.items()]
+        )
         for path, entry in zip(texts, written, strict=True):
             self.written[path] = entry
             self.verified[path] = True
@@ -125,12 +127,13 @@ def _copy_and_reread(store: ObjectStore, source_key: str, key: str) -> tuple[str
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def _in_threads(function: Callable, calls: list[tuple]) -> list:
-    """`function(*call)` for every call, COPY_THREADS at a time, results in call order.
-
-    Copying files is waiting (on S3's server-side copy and read-back, on the kernel locally), and
-    hashlib and boto3 release the GIL meanwhile. The first error stops the calls not yet started.
-    """
+def _in_threads(store: ObjectStore, function: Callable, calls: list[tuple]) -> list:
+    """`function(*call)` for every call, results in call order; COPY_THREADS at a time on a remote
+    store, where a copy is mostly waiting on the server, one at a time on the local store, where it
+    is a few system calls and threads only add contention for the GIL (benchmarks/FINDINGS.md).
+    The first error stops the calls not yet started."""
+    if not store.remote:
+        return [function(*call) for call in calls]
     with ThreadPoolExecutor(COPY_THREADS) as pool:
         try:
             return list(pool.map(lambda call: function(*call), calls))

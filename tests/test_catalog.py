@@ -1,0 +1,51 @@
+"""The catalog: a query about one client reads that client's files only, on both stores."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from resources import CatalogResource
+
+
+def raw_item(client_id: str, delivery_id: str, item_id: str, sha256: str) -> dict:
+    return {
+        "item_key": f"{client_id}/{delivery_id}/{item_id}",
+        "client_id": client_id,
+        "delivery_id": delivery_id,
+        "item_id": item_id,
+        "part": "text",
+        "upload_key": f"uploads/{client_id}/{delivery_id}/items/{item_id}.txt",
+        "sha256": sha256,
+        "bytes": 10,
+        "industry": "education",
+        "modality": "text",
+        "task": "classification",
+        "license": "publishable",
+        "manifest_etag": "e",
+        "dagster_run_id": "r",
+        "ingested_at": datetime.now(UTC),
+    }
+
+
+def test_a_client_query_never_reads_another_clients_files(object_store_resource):
+    catalog = CatalogResource(object_store=object_store_resource).open()
+    catalog.write_partition(
+        "raw_items", "datong-schools/d-001", [raw_item("datong-schools", "d-001", "i1", "a" * 64)]
+    )
+    catalog.write_partition(
+        "raw_items", "xiehe-clinic/d-001", [raw_item("xiehe-clinic", "d-001", "i1", "b" * 64)]
+    )
+    # another client's file that cannot be read at all: only a query that never opens it succeeds
+    object_store_resource.open().put("catalog/raw_items/xiehe-clinic/d-002.parquet", b"not parquet")
+
+    hashes = catalog.query("client_file_hashes", client_id="datong-schools", delivery_id="d-002")
+
+    assert hashes.to_dict("records") == [{"sha256": "a" * 64, "item_key": "datong-schools/d-001/i1"}]
+    with pytest.raises(Exception, match="(?i)parquet"), catalog.connect() as con:
+        con.execute("SELECT count(*) FROM raw_items").fetchone()
+
+
+def test_a_client_id_is_checked_before_it_becomes_part_of_a_path(object_store_resource):
+    catalog = CatalogResource(object_store=object_store_resource).open()
+    with pytest.raises(ValueError, match="client_id"):
+        catalog.query("client_file_hashes", client_id="../xiehe-clinic", delivery_id="d-001")
