@@ -9,6 +9,8 @@ new deliveries of a client into one partition-range run, and backfills from the 
 runs of the same size.
 """
 
+import warnings
+
 import dagster as dg
 
 from annobase.keys import DeliveryRef
@@ -18,6 +20,9 @@ deliveries_partitions = dg.DynamicPartitionsDefinition(name="deliveries")
 
 DELIVERIES_PER_RUN = 50
 deliveries_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=DELIVERIES_PER_RUN)
+# `backfill_policy` is a beta parameter of `@asset` in Dagster 1.13, used knowingly: its warning
+# would otherwise be repeated by every process that loads the code location.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
 def deliveries_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[DeliveryRef]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 CATALOG_PREFIX = "catalog/"
 # Tables with one file per delivery, under catalog/{table}/{client_id}/; the others are kept per
 # batch, per release or whole.
+# Partition files fetched at once when a table is loaded into memory (the S3 client's pool holds 32)
+READ_THREADS = 16
 DELIVERY_TABLES = frozenset(
     {"deliveries", "raw_items", "rejections", "clean_items", "batches", "batch_tasks"}
 )
@@ -40,6 +44,32 @@ def read_sql(name: str) -> str:
 @cache
 def catalog_table_names() -> tuple[str, ...]:
     return tuple(re.findall(r"CREATE TABLE (\w+)", read_sql("catalog_tables")))
+
+
+@cache
+def table_ddl(table: str) -> str:
+    """The one CREATE TABLE statement of `sql/catalog_tables.sql` for `table`: a write creates only
+    the table it writes (creating all of them took longer than writing the file)."""
+    [statement] = re.findall(rf"CREATE TABLE {table} \(.*?\n\);", read_sql("catalog_tables"), re.S)
+    return statement
+
+
+@cache
+def _view_definitions() -> dict[str, str]:
+    return dict(re.findall(r"CREATE VIEW (\w+) AS(.*?);", read_sql("catalog_views"), re.S))
+
+
+def tables_used(queries: Sequence[str]) -> set[str]:
+    """The catalog tables the named queries may read, directly or through the catalog's views
+    (by the names they mention, so a mention in a comment only costs a table read for nothing)."""
+    views = _view_definitions()
+    words = set(re.findall(r"\w+", " ".join(read_sql(name) for name in queries)))
+    pending = words & views.keys()
+    while pending:
+        mentioned = set(re.findall(r"\w+", views[pending.pop()]))
+        pending |= (mentioned & views.keys()) - words
+        words |= mentioned
+    return words & set(catalog_table_names())
 
 
 def table_partition_key(table: str, partition: str) -> str:
@@ -61,7 +91,7 @@ class Catalog:
         if table not in catalog_table_names():
             raise ValueError(f"unknown catalog table {table!r}")
         with duckdb.connect() as con:
-            con.execute(read_sql("catalog_tables"))
+            con.execute(table_ddl(table))
             if rows:
                 import pyarrow as pa
 
@@ -90,12 +120,14 @@ class Catalog:
                 return con.execute(f"SELECT * FROM {table}").df()
         return pq.read_table(io.BytesIO(data)).to_pandas()
 
-    def connect(self, client_id: str | None = None):
-        """A DuckDB connection where every catalog table is a view over all of its partitions (with
+    def connect(self, client_id: str | None = None, tables: Iterable[str] | None = None):
+        """A DuckDB connection where each catalog table is a view over all of its partitions (with
         `client_id`, only that client's for the tables kept per delivery), plus the views of
-        `sql/catalog_views.sql`."""
+        `sql/catalog_views.sql`. Tables left out of `tables` are empty: binding a view over a
+        table's files lists and opens every one of them."""
         import duckdb
 
+        wanted = set(catalog_table_names() if tables is None else tables)
         con = duckdb.connect()
         if self.store.remote:
             con.register_filesystem(self.store.filesystem())
@@ -104,10 +136,8 @@ class Catalog:
         con.execute(read_sql("catalog_tables"))
         con.execute("SET schema = 'main'")
         for table in catalog_table_names():
-            prefix = f"{CATALOG_PREFIX}{table}/"
-            if client_id is not None and table in DELIVERY_TABLES:
-                prefix += require_id(client_id, "client_id") + "/"
-            if next(self.store.list(prefix, page_size=1), None) is None:
+            prefix = self._table_prefix(table, client_id)
+            if table not in wanted or next(self.store.list(prefix, page_size=1), None) is None:
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM empty.{table}")
             else:
                 glob = (self.store.url(prefix) + "**/*.parquet").replace("'", "''")
@@ -119,8 +149,53 @@ class Catalog:
 
     def query(self, name: str, **params: Any):
         """Run the named query from `sql/` and return a pandas DataFrame."""
-        with self.connect(client_id=params.get("client_id")) as con:
+        with self.connect(client_id=params.get("client_id"), tables=tables_used([name])) as con:
             return con.execute(read_sql(name), params or None).df()
+
+    @contextmanager
+    def client_snapshot(self, client_id: str, queries: Sequence[str]) -> Iterator[CatalogSnapshot]:
+        """The tables `queries` read, for one client, loaded once into memory (each partition file
+        fetched by the store, several at a time), so that a run asking the same questions for many
+        deliveries of the client reads each file once instead of once per delivery."""
+        import duckdb
+
+        with duckdb.connect() as con:
+            con.execute(read_sql("catalog_tables"))
+            for table in tables_used(queries):
+                loaded = self._read_table(self._table_prefix(table, client_id))  # noqa: F841
+                if loaded is not None:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM loaded")
+            con.execute(read_sql("catalog_views"))
+            yield CatalogSnapshot(con)
+
+    def _table_prefix(self, table: str, client_id: str | None) -> str:
+        prefix = f"{CATALOG_PREFIX}{table}/"
+        if client_id is not None and table in DELIVERY_TABLES:
+            prefix += require_id(client_id, "client_id") + "/"
+        return prefix
+
+    def _read_table(self, prefix: str):
+        """Every Parquet file under `prefix` as one Arrow table (columns missing from older files
+        are null), or None when there is none."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        keys = [obj.key for obj in self.store.list(prefix) if obj.key.endswith(".parquet")]
+        if not keys:
+            return None
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            parts = list(pool.map(lambda key: pq.read_table(io.BytesIO(self.store.get(key))), keys))
+        return pa.concat_tables(parts, promote_options="default")
+
+
+class CatalogSnapshot:
+    """Named queries from `sql/` over tables loaded by `Catalog.client_snapshot`."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def query(self, name: str, **params: Any):
+        return self._con.execute(read_sql(name), params or None).df()
 
 
 class CatalogResource(dg.ConfigurableResource):

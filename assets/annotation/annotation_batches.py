@@ -2,6 +2,8 @@
 
 import json
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import attrgetter
 
 import dagster as dg
 import numpy as np
@@ -21,7 +23,7 @@ from assets.partitions import (
     deliveries_partitions,
 )
 from resources import CatalogResource, ObjectStoreResource
-from resources.catalog import Catalog
+from resources.catalog import Catalog, CatalogSnapshot
 from resources.object_store import ObjectStore
 
 PART_KEYS = {"image": "image_key", "audio": "audio_key"}
@@ -111,17 +113,32 @@ def annotation_batches(
 ) -> dg.MaterializeResult:
     """One row per batch, written to `batches/{batch_id}/` (tasks.json, config.xml, batch.json)."""
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
-    for ref in deliveries_of(context):
-        metadata, batch_ids = batch_delivery(ref, store, writer, settings, context.run.run_id)
-        context.instance.add_dynamic_partitions(batches_partitions.name, batch_ids)
-        context.add_asset_metadata(metadata, partition_key=ref.partition_key)
+    for client_id, refs in groupby(deliveries_of(context), key=attrgetter("client_id")):
+        # read once per client and run: the catalog as it was when the run's batching began
+        examples = writer.query("client_training_texts", client_id=client_id)
+        with writer.client_snapshot(client_id, ["client_gold_items"]) as earlier:
+            for ref in refs:
+                metadata, batch_ids = batch_delivery(
+                    ref, store, writer, earlier, examples, settings, context.run.run_id
+                )
+                context.instance.add_dynamic_partitions(batches_partitions.name, batch_ids)
+                context.add_asset_metadata(metadata, partition_key=ref.partition_key)
     return dg.MaterializeResult()
 
 
 def batch_delivery(
-    ref: DeliveryRef, store: ObjectStore, writer: Catalog, settings: Settings, run_id: str
+    ref: DeliveryRef,
+    store: ObjectStore,
+    writer: Catalog,
+    earlier: CatalogSnapshot,
+    examples: pd.DataFrame,
+    settings: Settings,
+    run_id: str,
 ) -> tuple[dict, list[str]]:
-    """Cut one delivery's kept items into batches; returns its metadata and the new batch ids."""
+    """Cut one delivery's kept items into batches; returns its metadata and the new batch ids.
+
+    Honeypots come from `earlier`, the client's reviewed batches, and the pre-label model learns
+    from `examples` of its other deliveries, both as they were when the run's batching began."""
     kept = writer.read_partition("clean_items", ref.partition_key, missing_ok=True)
     kept = kept[kept.status == "kept"]
     if kept.empty:
@@ -139,21 +156,21 @@ def batch_delivery(
     gold: dict[str, dict] = {}
     honeypots: dict[tuple[str, ...], list[str]] = {}
     for parts in by_parts:
-        earlier = writer.query(
+        references = earlier.query(
             "client_gold_items",
             client_id=ref.client_id,
             modality=modality,
             parts=list(parts),
             delivery_id=ref.delivery_id,
         )
-        for row in earlier.to_dict("records"):
+        for row in references.to_dict("records"):
             gold[row["item_key"]] = _none_for_nan(row)
-        honeypots[parts] = list(earlier.item_key)
+        honeypots[parts] = list(references.item_key)
 
     model = None
     if modality == "text":
-        examples = writer.query("client_training_texts", client_id=ref.client_id, delivery_id=ref.delivery_id)
-        model = train_label_model(examples.text.tolist(), examples.label.tolist(), label_set)
+        others = examples[examples.delivery_id != ref.delivery_id]
+        model = train_label_model(others.text.tolist(), others.label.tolist(), label_set)
     predictions = prelabels(model, items)
 
     batch_rows, task_rows = [], []

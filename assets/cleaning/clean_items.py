@@ -2,6 +2,8 @@
 formatted media dropped, personal data masked out of the text."""
 
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import attrgetter
 
 import dagster as dg
 import pandas as pd
@@ -19,7 +21,7 @@ from assets.cleaning.pii import mask_pii
 from assets.intake.raw_items import raw_items
 from assets.partitions import deliveries_backfill_policy, deliveries_of, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
-from resources.catalog import Catalog
+from resources.catalog import Catalog, CatalogSnapshot
 from resources.object_store import ObjectStore
 
 DROP_REASONS = {
@@ -98,16 +100,29 @@ def clean_items(
     """One row per accepted item: kept for annotation (text PII-masked) or dropped with a reason."""
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
     with dask.client() as dask_client:
-        for ref in deliveries_of(context):
-            metadata = clean_delivery(ref, store, writer, settings, dask_client, context.run.run_id)
-            context.add_asset_metadata(metadata, partition_key=ref.partition_key)
+        for client_id, refs in groupby(deliveries_of(context), key=attrgetter("client_id")):
+            with writer.client_snapshot(client_id, ["client_file_hashes"]) as earlier:
+                for ref in refs:
+                    metadata = clean_delivery(
+                        ref, store, writer, earlier, settings, dask_client, context.run.run_id
+                    )
+                    context.add_asset_metadata(metadata, partition_key=ref.partition_key)
     return dg.MaterializeResult()
 
 
 def clean_delivery(
-    ref: DeliveryRef, store: ObjectStore, writer: Catalog, settings: Settings, dask_client, run_id: str
+    ref: DeliveryRef,
+    store: ObjectStore,
+    writer: Catalog,
+    earlier: CatalogSnapshot,
+    settings: Settings,
+    dask_client,
+    run_id: str,
 ) -> dict:
-    """Clean one delivery's accepted items into its `clean_items` partition; returns its metadata."""
+    """Clean one delivery's accepted items into its `clean_items` partition; returns its metadata.
+
+    `earlier` holds the client's catalog as it was when the run's cleaning began (every delivery
+    of the run already taken in): exact duplicates are looked up there."""
     parts = writer.read_partition("raw_items", ref.partition_key, missing_ok=True)
     now = datetime.now(UTC)
     if parts.empty:
@@ -128,7 +143,7 @@ def clean_delivery(
     content = pd.DataFrame([row for chunk in dask_client.gather(futures) for row in chunk])
     items = items.merge(content, on="item_key")
 
-    known = writer.query("client_file_hashes", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    known = earlier.query("client_file_hashes", client_id=ref.client_id, delivery_id=ref.delivery_id)
     drops: dict[str, Duplicate | tuple[str, str]] = {}
     for duplicate in exact_duplicates(
         zip(parts.item_key, parts.sha256, strict=True), dict(zip(known.sha256, known.item_key, strict=True))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import NamedTuple
 
 import imagehash
@@ -149,6 +150,14 @@ def _share_a_band(signatures: np.ndarray, hashranges: list[tuple[int, int]]) -> 
     return shared
 
 
+@cache
+def _lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's (bands, rows) for the threshold and weights: found by numerical integration
+    (tens of milliseconds), so once per process rather than once per delivery."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    return lsh.b, lsh.r
+
+
 def near_text_duplicates(
     items: Iterable[tuple[str, str]],
     threshold: float = 0.8,
@@ -167,7 +176,7 @@ def near_text_duplicates(
     items = list(items)
     hashes, bounds = shingle_hashes([text for _, text in items], k)
     signatures = minhash_signatures(hashes, bounds, num_perm, seed)
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    lsh = MinHashLSH(num_perm=num_perm, params=_lsh_bands(threshold, num_perm))
     shingle_sets: dict[int, np.ndarray] = {}
 
     def shingle_set(i: int) -> np.ndarray:
