@@ -18,7 +18,7 @@ from annobase.settings import load_settings
 
 deliveries_partitions = dg.DynamicPartitionsDefinition(name="deliveries")
 
-DELIVERIES_PER_RUN = 50
+DELIVERIES_PER_RUN = 100
 deliveries_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=DELIVERIES_PER_RUN)
 # `backfill_policy` is a beta parameter of `@asset` in Dagster 1.13, used knowingly: its warning
 # would otherwise be repeated by every process that loads the code location.

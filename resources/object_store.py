@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -78,6 +79,22 @@ def _check_key(key: str) -> str:
     return key
 
 
+@cache
+def _s3_client(endpoint_url: str | None, region: str | None):
+    """One boto3 client per process and endpoint (clients are thread-safe): a store unpickled for
+    every Dask task would otherwise build a session and load botocore's models each time, which
+    cost more CPU than the task's own reads."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32),
+    )
+
+
 class S3ObjectStore(ObjectStore):
     """boto3 against AWS or any S3-compatible endpoint; credentials come from boto3's own environment."""
 
@@ -95,15 +112,7 @@ class S3ObjectStore(ObjectStore):
     @property
     def client(self):
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.session.Session().client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                region_name=os.environ.get("AWS_REGION") or None,
-                config=Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32),
-            )
+            self._client = _s3_client(self.endpoint_url, os.environ.get("AWS_REGION") or None)
         return self._client
 
     def put(self, key: str, data: bytes) -> str:
