@@ -128,7 +128,7 @@ def project(deliveries: int, workers: int) -> Outcome:
                     dg.AssetKey("raw_items"), limit=10 * deliveries
                 ).records
             ]
-        with catalog.open().connect() as con:
+        with catalog.open().connect(tables=["raw_items"]) as con:
             doubled = "SELECT count(*) - count(DISTINCT upload_key) FROM raw_items"
             doubled_files = con.execute(doubled).fetchone()[0]
     shutil.rmtree(home, ignore_errors=True)

@@ -276,7 +276,10 @@ def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Resu
     results = []
     if "project" in variants:
         shutil.rmtree(folder / "store" / BUCKET / "datasets", ignore_errors=True)
-        note = f"no Dask path: write_release copies {COPY_THREADS} files at a time in one process"
+        note = (
+            "no Dask path: write_release copies one file at a time on the local store "
+            f"({COPY_THREADS} at a time on S3) in one process"
+        )
         results.append(measure(NAME, "project", label, project, str(folder), workers=1, note=note))
     if "floor" in variants:
         shutil.rmtree(floor_out, ignore_errors=True)

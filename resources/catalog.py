@@ -54,19 +54,23 @@ def table_ddl(table: str) -> str:
     return statement
 
 
+def _without_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
 @cache
 def _view_definitions() -> dict[str, str]:
     return dict(re.findall(r"CREATE VIEW (\w+) AS(.*?);", read_sql("catalog_views"), re.S))
 
 
 def tables_used(queries: Sequence[str]) -> set[str]:
-    """The catalog tables the named queries may read, directly or through the catalog's views
-    (by the names they mention, so a mention in a comment only costs a table read for nothing)."""
+    """The catalog tables the named queries may read, directly or through the catalog's views: the
+    table names their SQL mentions outside comments."""
     views = _view_definitions()
-    words = set(re.findall(r"\w+", " ".join(read_sql(name) for name in queries)))
+    words = set(re.findall(r"\w+", " ".join(_without_comments(read_sql(name)) for name in queries)))
     pending = words & views.keys()
     while pending:
-        mentioned = set(re.findall(r"\w+", views[pending.pop()]))
+        mentioned = set(re.findall(r"\w+", _without_comments(views[pending.pop()])))
         pending |= (mentioned & views.keys()) - words
         words |= mentioned
     return words & set(catalog_table_names())

@@ -49,3 +49,27 @@ def test_a_client_id_is_checked_before_it_becomes_part_of_a_path(object_store_re
     catalog = CatalogResource(object_store=object_store_resource).open()
     with pytest.raises(ValueError, match="client_id"):
         catalog.query("client_file_hashes", client_id="../xiehe-clinic", delivery_id="d-001")
+
+
+def test_a_query_reads_the_tables_it_names_and_those_behind_the_views_it_uses():
+    from resources.catalog import tables_used
+
+    assert tables_used(["client_file_hashes"]) == {"raw_items"}
+    # delivery_gate_status reads batch_gate_status, a view over latest_gate_results over gate_results
+    assert {"batches", "gate_results"} <= tables_used(["delivery_gate_status"])
+    assert "raw_items" not in tables_used(["delivery_gate_status"])
+
+
+def test_a_client_snapshot_answers_as_the_catalog_does(object_store_resource):
+    catalog = CatalogResource(object_store=object_store_resource).open()
+    for delivery, sha in (("d-001", "a"), ("d-002", "b"), ("d-003", "a")):
+        catalog.write_partition(
+            "raw_items", f"datong-schools/{delivery}", [raw_item("datong-schools", delivery, "i1", sha * 64)]
+        )
+    params = {"client_id": "datong-schools", "delivery_id": "d-003"}
+    with catalog.client_snapshot("datong-schools", ["client_file_hashes"]) as snapshot:
+        from_snapshot = snapshot.query("client_file_hashes", **params)
+    from_views = catalog.query("client_file_hashes", **params)
+    assert sorted(from_snapshot.itertuples(index=False)) == sorted(from_views.itertuples(index=False))
+    # only deliveries whose id sorts before d-003 count as earlier
+    assert set(from_views.item_key) == {"datong-schools/d-001/i1", "datong-schools/d-002/i1"}
