@@ -125,8 +125,11 @@ def run_sensor_tick(instance, defs, sensor_name: str, job_name: str, store_resou
     """
     import dagster as dg
 
+    from resources import CatalogResource
+
     sensor = defs.resolve_sensor_def(sensor_name)
-    with dg.build_sensor_context(instance=instance, resources={"object_store": store_resource}) as context:
+    resources = {"object_store": store_resource, "catalog": CatalogResource(object_store=store_resource)}
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
         result = sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -143,7 +146,10 @@ def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(job.name, total=len(requests))
         for request in requests:
-            progress.update(task, description=f"{job.name} {request.partition_key}")
+            covers = request.partition_key or (
+                f"{request.partition_key_range.start}..{request.partition_key_range.end}"
+            )
+            progress.update(task, description=f"{job.name} {covers}")
             outcome = job.execute_in_process(
                 instance=instance,
                 partition_key=request.partition_key,

@@ -33,7 +33,7 @@ import dagster as dg
 # Imported here: the daemon's code server has them loaded before any tick, and each variant's
 # fresh process imports this module before its clock starts.
 from benchmarks.harness import Outcome, Result, measure
-from resources import ObjectStoreResource
+from resources import CatalogResource, ObjectStoreResource
 from sensors.client_uploads import client_uploads
 from sensors.upload_listing import FAST_KEYS_PER_TICK, SWEEP_KEYS_PER_TICK, ListingCursor
 from tests.services import SeaweedFS
@@ -130,10 +130,11 @@ def _body(key: str) -> bytes:
 def _tick(store: ObjectStoreResource, cursor: str | None) -> tuple[float, dg.SensorResult]:
     """One evaluation of the sensor as the daemon runs it, and its wall time."""
     with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"object_store": store})
-        started = time.perf_counter()
-        result = client_uploads(context)
-        return time.perf_counter() - started, result
+        resources = {"object_store": store, "catalog": CatalogResource(object_store=store)}
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            started = time.perf_counter()
+            result = client_uploads(context)
+            return time.perf_counter() - started, result
 
 
 def catch_up(env: dict, endpoint: str, state: str, last_key: str) -> Outcome:

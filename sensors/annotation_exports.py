@@ -49,12 +49,11 @@ def annotation_exports(
             record = quarantine_invalid_key(store, export.key, reason, datetime.now(UTC))
             context.log.error(f"{reason.detail}; recorded at {record}")
             continue
-        etag = export.etag or getattr(store.head(export.key), "etag", None)
-        if etag is None:
-            continue
         run_requests.append(
             dg.RunRequest(
-                run_key=f"{batch_id}@{etag}", partition_key=batch_id, tags={"annobase/export_etag": etag}
+                run_key=f"{batch_id}@{export.etag}",
+                partition_key=batch_id,
+                tags={"annobase/export_etag": export.etag},
             )
         )
     return dg.SensorResult(run_requests=run_requests, cursor=next_cursor.serialize())

@@ -12,7 +12,8 @@ from assets.intake.quarantine import quarantine_invalid_key
 from assets.intake.reasons import Reason
 from assets.partitions import DELIVERIES_PER_RUN, deliveries_partitions
 from orchestration.jobs import intake_job
-from resources import ObjectStoreResource
+from resources import CatalogResource, ObjectStoreResource
+from resources.catalog import Catalog
 from sensors.upload_listing import ListingCursor, find_new_objects
 
 CLIENT_TAG = "annobase/client_id"
@@ -34,10 +35,13 @@ def _is_manifest(key: str) -> bool:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests intake of every new or changed delivery manifest under uploads/.",
 )
-def client_uploads(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
+def client_uploads(
+    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource, catalog: CatalogResource
+) -> dg.SensorResult:
     """One run per client per tick for its new deliveries (a partition range, at most
-    DELIVERIES_PER_RUN long); a re-uploaded manifest of a known delivery gets a run of its own."""
-    store = object_store.open()
+    DELIVERIES_PER_RUN long); a changed manifest of a known delivery gets a run of its own, and one
+    whose ETag the catalog already records as taken in gets none."""
+    store, writer = object_store.open(), catalog.open()
     cursor = ListingCursor.parse(context.cursor)
     manifests, next_cursor = find_new_objects(store, UPLOADS, cursor, _is_manifest, per_directory=True)
 
@@ -53,10 +57,7 @@ def client_uploads(context: dg.SensorEvaluationContext, object_store: ObjectStor
             continue
         if ref is None:  # a manifest.json deeper inside a delivery is an item file, not a commit marker
             continue
-        etag = manifest.etag or getattr(store.head(manifest.key), "etag", None)
-        if etag is None:  # deleted between listing and now: nothing to take in
-            continue
-        arrivals.setdefault(ref.client_id, []).append((ref.partition_key, etag))
+        arrivals.setdefault(ref.client_id, []).append((ref.partition_key, manifest.etag))
 
     run_requests, new_partitions = [], []
     for client_id, deliveries in sorted(arrivals.items()):
@@ -66,7 +67,9 @@ def client_uploads(context: dg.SensorEvaluationContext, object_store: ObjectStor
             if context.instance.has_dynamic_partition(deliveries_partitions.name, delivery[0])
         ]
         new = [delivery for delivery in deliveries if delivery not in known]
-        run_requests += [intake_request(client_id, [delivery]) for delivery in known]
+        run_requests += [
+            intake_request(client_id, [delivery]) for delivery in known if not taken_in(writer, *delivery)
+        ]
         # added in this order, a client's new deliveries are a contiguous range of the partitions
         new_partitions += [partition for partition, _ in new]
         run_requests += [
@@ -80,6 +83,13 @@ def client_uploads(context: dg.SensorEvaluationContext, object_store: ObjectStor
         else [],
         cursor=next_cursor.serialize(),
     )
+
+
+def taken_in(writer: Catalog, partition: str, etag: str) -> bool:
+    """Whether the catalog records this very manifest version as taken in (same bytes uploaded
+    again, long after the cursor forgot it)."""
+    delivery = writer.read_partition("deliveries", partition, missing_ok=True)
+    return bool((delivery.manifest_etag == etag).any())
 
 
 def intake_request(client_id: str, deliveries: list[tuple[str, str]]) -> dg.RunRequest:

@@ -9,8 +9,9 @@ Two passes share one cursor:
 - the *sweep* walks the whole prefix a few pages per tick and reports objects modified since the
   previous sweep began, so a key that sorts before its directory's high-water mark (a re-uploaded
   manifest, a late delivery id) is found within one sweep cycle.
-An object found by both passes, or by two sweeps, is reported once: the cursor remembers what it
-reported (key and content identity) for as long as a sweep could report it again.
+An object found by both passes, or by two sweeps, or uploaded again with the same bytes, is
+reported once: the cursor remembers what it reported (key and ETag) for as long as a sweep could
+report it again.
 """
 
 from __future__ import annotations
@@ -57,10 +58,6 @@ class ListingCursor:
         """Objects modified before this were reported by an earlier tick (the first tick's fast path
         lists the prefix from the start, and every sweep reports what changed since the one before)."""
         return datetime.fromisoformat(self.previous_sweep_started or self.sweep_started) - CLOCK_SLACK
-
-
-def _identity(obj: StoredObject) -> str:
-    return obj.etag or f"{obj.size}@{obj.last_modified.isoformat()}"
 
 
 def find_new_objects(
@@ -111,9 +108,15 @@ def find_new_objects(
         sweep.sweep_started = now.isoformat()
         sweep.sweep_after = ""
 
-    new = [obj for key, obj in sorted(found.items()) if cursor.reported.get(key, [""])[0] != _identity(obj)]
+    # content identity is the ETag; stores that do not list it (the local one) are asked per object
+    found = {key: obj if obj.etag else store.head(key) for key, obj in found.items()}
+    new = [
+        obj
+        for key, obj in sorted(found.items())
+        if obj is not None and cursor.reported.get(key, [""])[0] != obj.etag
+    ]
     reported = dict(cursor.reported)
-    reported.update((obj.key, [_identity(obj), obj.last_modified.isoformat()]) for obj in new)
+    reported.update((obj.key, [obj.etag, obj.last_modified.isoformat()]) for obj in new)
     forget_before = sweep.sweep_since()
     sweep.reported = {
         key: entry for key, entry in reported.items() if datetime.fromisoformat(entry[1]) >= forget_before
