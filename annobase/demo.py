@@ -121,7 +121,8 @@ def _unchanged(store, key: str, data: bytes) -> bool:
 def run_sensor_tick(instance, defs, sensor_name: str, job_name: str, store_resource, console: Console):
     """One tick of a sensor, executed as the daemon would: new partitions, then each run key not yet run.
 
-    Returns (runs launched, runs failed); a run fails when a blocking check stops a batch.
+    Returns (runs launched, runs failed, partitions covered); a run fails when a blocking check
+    stops a batch, and an intake run covers a client's new deliveries of the tick.
     """
     import dagster as dg
 
@@ -138,7 +139,8 @@ def run_sensor_tick(instance, defs, sensor_name: str, job_name: str, store_resou
         for request in result.run_requests
         if not instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}), limit=1)
     ]
-    return run_requests(instance, defs.resolve_job_def(job_name), todo, console)
+    runs, failed = run_requests(instance, defs.resolve_job_def(job_name), todo, console)
+    return runs, failed, sum(int(request.tags.get("annobase/deliveries", "1")) for request in todo)
 
 
 def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
@@ -241,13 +243,15 @@ def run_demo(workdir: Path, items_per_delivery: int, seed: int) -> int:
         console.print(f"simulated clients uploaded {uploaded} new deliveries to {store.url()}")
         catalog = CatalogResource(object_store=store_resource).open()
         with dg.DagsterInstance.get() as instance:
-            runs, failed = run_sensor_tick(
+            runs, failed, deliveries = run_sensor_tick(
                 instance, defs, "client_uploads", "intake_deliveries", store_resource, console
             )
-            console.print(f"client_uploads requested {runs} new intake runs ({failed} failed)")
+            console.print(
+                f"client_uploads took in {deliveries} new deliveries in {runs} runs ({failed} failed)"
+            )
             finished = annotate_new_batches(store, catalog, truth, seed)
             console.print(f"simulated annotators finished {len(finished)} batches")
-            runs, blocked = run_sensor_tick(
+            runs, blocked, _ = run_sensor_tick(
                 instance, defs, "annotation_exports", "annotation_qa", store_resource, console
             )
             console.print(f"annotation_exports requested {runs} QA runs ({blocked} blocked by the gate)")

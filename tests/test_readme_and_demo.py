@@ -41,7 +41,8 @@ def test_demo_runs_the_flow_and_is_idempotent(tmp_path):
     workdir = tmp_path / ".annobase"
     first = run_demo(workdir)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "client_uploads requested 10 new intake runs (0 failed)" in first.stdout
+    # one run per client for its new deliveries: the demo's 10 deliveries come from 4 clients
+    assert "client_uploads took in 10 new deliveries in 4 runs (0 failed)" in first.stdout
     catalog = Catalog(LocalObjectStore(str(workdir / "store"), "annobase"))
     deliveries = catalog.query("delivery_summary")
     statuses = dict(zip(deliveries.client_id + "/" + deliveries.delivery_id, deliveries.status, strict=True))
@@ -67,7 +68,7 @@ def test_demo_runs_the_flow_and_is_idempotent(tmp_path):
     second = run_demo(workdir)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "uploaded 0 new deliveries" in second.stdout
-    assert "client_uploads requested 0 new intake runs" in second.stdout
+    assert "client_uploads took in 0 new deliveries in 0 runs" in second.stdout
     assert "annotators finished 0 batches" in second.stdout
     assert "annotation_exports requested 0 QA runs" in second.stdout
     assert "returned 0 deliveries" in second.stdout
