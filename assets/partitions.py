@@ -10,6 +10,9 @@ runs of the same size.
 """
 
 import warnings
+from collections.abc import Iterator
+from itertools import groupby
+from operator import attrgetter
 
 import dagster as dg
 
@@ -28,6 +31,12 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 def deliveries_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[DeliveryRef]:
     """The deliveries a run covers, in partition order: one, or the range it was launched for."""
     return [DeliveryRef.from_partition_key(key) for key in context.partition_keys]
+
+
+def deliveries_by_client(context: dg.AssetExecutionContext) -> Iterator[tuple[str, list[DeliveryRef]]]:
+    """The run's deliveries as (client_id, its deliveries), for work done once per client and run."""
+    for client_id, refs in groupby(deliveries_of(context), key=attrgetter("client_id")):
+        yield client_id, list(refs)
 
 
 # One per annotation batch, added by `annotation_batches` when it cuts a delivery into batches.

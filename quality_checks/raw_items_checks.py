@@ -85,8 +85,9 @@ def check_metadata(outcome: SuiteOutcome) -> dict:
 
 
 def raw_items_catalog_rows_valid(context: dg.AssetCheckExecutionContext, catalog: CatalogResource):
-    rows = rows_with_their_partition(catalog.open(), deliveries_of(context))
-    outcome = validate_dataframe(rows, "raw_items", raw_items_expectations(deliveries_of(context)))
+    refs = deliveries_of(context)
+    rows = rows_with_their_partition(catalog.open(), refs)
+    outcome = validate_dataframe(rows, "raw_items", raw_items_expectations(refs))
     return dg.AssetCheckResult(passed=outcome.success, metadata=check_metadata(outcome))
 
 

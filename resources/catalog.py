@@ -26,10 +26,10 @@ from resources.object_store import ObjectStore, ObjectStoreResource
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 CATALOG_PREFIX = "catalog/"
-# Tables with one file per delivery, under catalog/{table}/{client_id}/; the others are kept per
-# batch, per release or whole.
 # Partition files fetched at once when a table is loaded into memory (the S3 client's pool holds 32)
 READ_THREADS = 16
+# Tables with one file per delivery, under catalog/{table}/{client_id}/; the others are kept per
+# batch, per release or whole.
 DELIVERY_TABLES = frozenset(
     {"deliveries", "raw_items", "rejections", "clean_items", "batches", "batch_tasks"}
 )
@@ -120,7 +120,7 @@ class Catalog:
             if not missing_ok:
                 raise
             with duckdb.connect() as con:
-                con.execute(read_sql("catalog_tables"))
+                con.execute(table_ddl(table))
                 return con.execute(f"SELECT * FROM {table}").df()
         return pq.read_table(io.BytesIO(data)).to_pandas()
 

@@ -61,15 +61,12 @@ def client_uploads(
 
     run_requests, new_partitions = [], []
     for client_id, deliveries in sorted(arrivals.items()):
-        known = [
-            delivery
-            for delivery in deliveries
-            if context.instance.has_dynamic_partition(deliveries_partitions.name, delivery[0])
-        ]
-        new = [delivery for delivery in deliveries if delivery not in known]
-        run_requests += [
-            intake_request(client_id, [delivery]) for delivery in known if not taken_in(writer, *delivery)
-        ]
+        new = []
+        for partition, etag in deliveries:
+            if not context.instance.has_dynamic_partition(deliveries_partitions.name, partition):
+                new.append((partition, etag))
+            elif not taken_in(writer, partition, etag):
+                run_requests.append(intake_request(client_id, [(partition, etag)]))
         # added in this order, a client's new deliveries are a contiguous range of the partitions
         new_partitions += [partition for partition, _ in new]
         run_requests += [

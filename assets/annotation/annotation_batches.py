@@ -2,8 +2,6 @@
 
 import json
 from datetime import UTC, datetime
-from itertools import groupby
-from operator import attrgetter
 
 import dagster as dg
 import numpy as np
@@ -19,7 +17,7 @@ from assets.cleaning.clean_items import clean_items
 from assets.partitions import (
     batches_partitions,
     deliveries_backfill_policy,
-    deliveries_of,
+    deliveries_by_client,
     deliveries_partitions,
 )
 from resources import CatalogResource, ObjectStoreResource
@@ -113,7 +111,7 @@ def annotation_batches(
 ) -> dg.MaterializeResult:
     """One row per batch, written to `batches/{batch_id}/` (tasks.json, config.xml, batch.json)."""
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
-    for client_id, refs in groupby(deliveries_of(context), key=attrgetter("client_id")):
+    for client_id, refs in deliveries_by_client(context):
         # read once per client and run: the catalog as it was when the run's batching began
         examples = writer.query("client_training_texts", client_id=client_id)
         with writer.client_snapshot(client_id, ["client_gold_items"]) as earlier:

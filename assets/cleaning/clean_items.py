@@ -2,8 +2,6 @@
 formatted media dropped, personal data masked out of the text."""
 
 from datetime import UTC, datetime
-from itertools import groupby
-from operator import attrgetter
 
 import dagster as dg
 import pandas as pd
@@ -19,7 +17,7 @@ from assets.cleaning.near_duplicates import (
 )
 from assets.cleaning.pii import mask_pii
 from assets.intake.raw_items import raw_items
-from assets.partitions import deliveries_backfill_policy, deliveries_of, deliveries_partitions
+from assets.partitions import deliveries_backfill_policy, deliveries_by_client, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
 from resources.catalog import Catalog, CatalogSnapshot
 from resources.object_store import ObjectStore
@@ -100,7 +98,7 @@ def clean_items(
     """One row per accepted item: kept for annotation (text PII-masked) or dropped with a reason."""
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
     with dask.client() as dask_client:
-        for client_id, refs in groupby(deliveries_of(context), key=attrgetter("client_id")):
+        for client_id, refs in deliveries_by_client(context):
             with writer.client_snapshot(client_id, ["client_file_hashes"]) as earlier:
                 for ref in refs:
                     metadata = clean_delivery(
