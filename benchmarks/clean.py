@@ -115,11 +115,16 @@ def project(folder: str, workers: int, out: str) -> Outcome:
         hashed = texts.map_partitions(
             _masked_and_hashed, meta={**texts.dtypes.to_dict(), "sha256": str, "pii_masked": bool}
         )
-        firsts = hashed.groupby("sha256").item_key.min(split_out=hashed.npartitions).rename("first_key")
-        flagged = hashed.merge(firsts.to_frame(), left_on="sha256", right_index=True, how="left")
-        flagged = flagged.assign(exact=flagged.item_key != flagged.first_key).drop(columns="first_key")
-        by_delivery = flagged.shuffle("delivery_id", npartitions=texts.npartitions)
-        cleaned = by_delivery.map_partitions(_flag_near, meta={**by_delivery.dtypes.to_dict(), "near": bool})
+        # exact duplicates are decided on (sha256, item_key) alone, so only those columns are
+        # shuffled by hash; the texts are shuffled once, by delivery, and meet their flag there
+        keys = hashed[["sha256", "item_key"]]
+        firsts = keys.groupby("sha256").item_key.min(split_out=hashed.npartitions).rename("first_key")
+        exact = keys.merge(firsts.to_frame(), left_on="sha256", right_index=True)
+        exact = exact[exact.item_key != exact.first_key][["item_key"]].assign(exact=True)
+        by_delivery = hashed.shuffle("delivery_id", npartitions=texts.npartitions)
+        flagged = by_delivery.merge(exact, on="item_key", how="left", broadcast=True)
+        flagged = flagged.assign(exact=flagged.exact.fillna(False).astype(bool))
+        cleaned = flagged.map_partitions(_flag_near, meta={**flagged.dtypes.to_dict(), "near": bool})
         cleaned.to_parquet(out, write_index=False)
         counts = dd.read_parquet(out, columns=["exact", "near", "pii_masked"]).sum().compute()
         rows = len(dd.read_parquet(out, columns=["item_key"]))

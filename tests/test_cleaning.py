@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from datasketch import MinHash
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 from PIL import Image
 
 from assets.cleaning.near_duplicates import (
@@ -190,6 +190,41 @@ def test_signatures_are_datasketch_minhashes_of_the_shingles():
         reference = MinHash(num_perm=128, seed=1, hashfunc=int)
         reference.update_batch(shingles)
         assert np.array_equal(reference.hashvalues, signatures[i])
+
+
+def _near_text_duplicates_with_datasketch_lsh(items, threshold=0.8):
+    """The reference: the same decision with datasketch's own LSH index, one insert/query per text."""
+    hashes, bounds = shingle_hashes([text for _, text in items])
+    signatures = minhash_signatures(hashes, bounds)
+    lsh = MinHashLSH(threshold=threshold, num_perm=128, weights=(0.05, 0.95))
+    found = []
+    for i, (key, _) in enumerate(items):
+        minhash = LeanMinHash(seed=1, hashvalues=signatures[i], scheme="affine32")
+        shingles = set(hashes[bounds[i] : bounds[i + 1]].tolist())
+        scored = []
+        for j in lsh.query(minhash):
+            other = set(hashes[bounds[j] : bounds[j + 1]].tolist())
+            scored.append((len(shingles & other) / len(shingles | other), -j))
+        if scored and max(scored)[0] >= threshold:
+            found.append((key, items[-max(scored)[1]][0]))
+        else:
+            lsh.insert(i, minhash)
+    return found
+
+
+def test_band_bucketing_finds_what_datasketch_lsh_finds_on_templated_notes():
+    rng = random.Random(11)
+    texts = [item.text for item in iter_text_items(3, "medical", 400)]
+    for i in range(1, len(texts)):
+        if rng.random() < 0.2:  # a near copy of an earlier note: one to three characters changed
+            chars = list(texts[rng.randrange(i)])
+            for _ in range(rng.randint(1, 3)):
+                chars[rng.randrange(len(chars))] = rng.choice("的了是在有和一")
+            texts[i] = "".join(chars)
+    items = [(f"t{i:03d}", text) for i, text in enumerate(texts)]
+    expected = _near_text_duplicates_with_datasketch_lsh(items)
+    assert len(expected) >= 40
+    assert [(d.item_key, d.duplicate_of) for d in near_text_duplicates(items)] == expected
 
 
 def _as_jpeg(png: bytes) -> bytes:
