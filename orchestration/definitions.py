@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-import assets
+import assets.definitions
 import orchestration.jobs
 import quality_checks
 import resources
 import sensors
 
 defs = dg.Definitions.merge(
-    assets.defs, quality_checks.defs, sensors.defs, orchestration.jobs.jobs_defs, resources.defs
+    assets.definitions.defs, quality_checks.defs, sensors.defs, orchestration.jobs.jobs_defs, resources.defs
 )

@@ -45,6 +45,8 @@ def normalise_transcript(text: str) -> str:
 
 def normalise_transcripts(texts: Iterable[str | None]) -> list[str]:
     """normalise_transcript over many; a missing transcript is an empty one."""
+    if isinstance(texts, pd.Series):
+        texts = texts.tolist()  # one conversion: iterating Arrow-backed strings converts each value
     return [normalise_transcript(text) if isinstance(text, str) else "" for text in texts]
 
 
