@@ -73,9 +73,9 @@ def release_items() -> pd.DataFrame:
                 "item_id": item,
                 "modality": modality,
                 "text": "巷道顶板有裂缝" if modality != "image" else None,
-                "image_path": f"{files}.png" if modality != "text" else None,
+                "image_path": f"{files}.image.png" if modality != "text" else None,
                 "audio_path": None,
-                "text_path": f"{files}.txt" if modality != "image" else None,
+                "text_path": f"{files}.text.txt" if modality != "image" else None,
                 "label": "hazard"
                 if modality == "text" or (modality == "multimodal" and parts_agree)
                 else None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from pathlib import PurePosixPath
 
 import pyarrow as pa
 
@@ -89,7 +88,7 @@ def _file_object(path: str, sha256: str, encoding_format: str) -> dict:
     return {
         "@type": "cr:FileObject",
         "@id": path,
-        "name": PurePosixPath(path).name,
+        "name": path.rsplit("/", 1)[-1],
         "contentUrl": path,
         "encodingFormat": encoding_format,
         "sha256": sha256,
