@@ -47,6 +47,11 @@ class ObjectStore(ABC):
         """The object's bytes; KeyError when the key does not exist."""
 
     @abstractmethod
+    def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
+        """The object's size, and its bytes only if it has at most `limit` of them (one request, where
+        a HEAD then a GET took two); KeyError when the key does not exist."""
+
+    @abstractmethod
     def head(self, key: str) -> StoredObject | None:
         """The object's size and ETag, or None when the key does not exist."""
 
@@ -129,6 +134,17 @@ class S3ObjectStore(ObjectStore):
         except self.client.exceptions.NoSuchKey as error:
             raise KeyError(key) from error
 
+    def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=_check_key(key))
+        except self.client.exceptions.NoSuchKey as error:
+            raise KeyError(key) from error
+        size, body = response["ContentLength"], response["Body"]
+        if size > limit:
+            body.close()  # the headers said enough: the body is never downloaded
+            return size, None
+        return size, body.read()
+
     def head(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError
 
@@ -210,6 +226,14 @@ class LocalObjectStore(ObjectStore):
             with open(self._path(key), "rb") as handle:
                 return handle.read()
         except (FileNotFoundError, NotADirectoryError) as error:
+            raise KeyError(key) from error
+
+    def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
+        try:
+            with open(self._path(key), "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                return size, (handle.read() if size <= limit else None)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
             raise KeyError(key) from error
 
     def head(self, key: str) -> StoredObject | None:

@@ -14,6 +14,16 @@ def test_put_get_head_roundtrip(store):
     assert store.head("uploads/c/d/items/missing.txt") is None
 
 
+def test_get_within_returns_the_bytes_only_up_to_the_limit(store):
+    store.put("uploads/c/d/a.txt", b"twelve bytes")
+    assert store.get_within("uploads/c/d/a.txt", limit=12) == (12, b"twelve bytes")
+    assert store.get_within("uploads/c/d/a.txt", limit=11) == (12, None)
+    store.put("uploads/c/d/empty.txt", b"")
+    assert store.get_within("uploads/c/d/empty.txt", limit=0) == (0, b"")
+    with pytest.raises(KeyError):
+        store.get_within("uploads/c/d/missing.txt", limit=100)
+
+
 def test_etag_is_stable_for_identical_content_and_changes_with_it(store):
     first = store.put("k/manifest.json", b"{}")
     assert store.put("k/manifest.json", b"{}") == first

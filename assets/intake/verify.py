@@ -82,16 +82,17 @@ def verify_file(store: ObjectStore, spec: FileSpec, max_file_bytes: int) -> tupl
     def reject(code: str, detail: str):
         return {}, Reason(code, f"{spec.path}: {detail}", part=spec.part, path=spec.path)
 
-    head = store.head(spec.upload_key)
-    if head is None:
+    try:
+        # read only a file of the promised size and within the limit: anything else is rejected unread
+        size, data = store.get_within(spec.upload_key, limit=min(spec.bytes, max_file_bytes))
+    except KeyError:
         return reject(r.FILE_MISSING, "listed in the manifest but not uploaded")
-    if head.size != spec.bytes:
-        return reject(r.SIZE_MISMATCH, f"uploaded file has {head.size} bytes, the manifest says {spec.bytes}")
-    if head.size > max_file_bytes:
-        return reject(r.FILE_TOO_LARGE, f"{head.size} bytes exceeds the limit of {max_file_bytes}")
-    if head.size == 0:
+    if size != spec.bytes:
+        return reject(r.SIZE_MISMATCH, f"uploaded file has {size} bytes, the manifest says {spec.bytes}")
+    if size > max_file_bytes:
+        return reject(r.FILE_TOO_LARGE, f"{size} bytes exceeds the limit of {max_file_bytes}")
+    if size == 0:
         return reject(r.EMPTY_FILE, "the file is empty")
-    data = store.get(spec.upload_key)
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256:
         return reject(r.SHA256_MISMATCH, f"sha256 is {digest}, the manifest says {spec.sha256}")
