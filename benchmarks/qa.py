@@ -225,9 +225,14 @@ def _file_quality(path: str, batches_path: str) -> tuple[pd.DataFrame, pd.DataFr
         batch_id = batch_ids[start]
         batch = batches.loc[batch_id]
         quality = measure_batch(rows, batch.modality, list(batch.label_set))
-        gold = rows[rows["ground_truth"]].drop_duplicates("task_id").set_index("task_id")["label"]
-        agreed = quality.consensus.set_index("task_id")["label"] if batch.modality == "text" else None
-        on_gold = 0 if agreed is None else int((agreed.reindex(gold.index) == gold).sum())
+        # Series built from arrays: set_index and drop_duplicates on the frames took ~1 ms a batch
+        is_gold = rows["ground_truth"].to_numpy()
+        gold = pd.Series(rows["label"].array[is_gold], index=rows["task_id"].array[is_gold])
+        gold = gold[~gold.index.duplicated()]
+        on_gold = 0
+        if batch.modality == "text":
+            agreed = pd.Series(quality.consensus["label"].array, index=quality.consensus["task_id"].array)
+            on_gold = int((agreed.reindex(gold.index) == gold).sum())
         scores.append(
             {"batch_id": batch_id, "modality": batch.modality, **quality.scores}
             | {"consensus_on_gold": on_gold, "gold_units": len(gold)}

@@ -8,19 +8,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from assets.quality.agreement import krippendorff_alpha
-from assets.quality.annotation_rows import (
-    TASK_PART,
-    annotator_rows,
-    batch_score,
-    gold_references,
-    part_label_rows,
-)
+from assets.quality.annotation_rows import TASK_PART, annotator_rows, batch_score
 from assets.quality.consensus import consensus
 from assets.quality.cross_modal_consistency import cross_modal_consistency
-from assets.quality.image_accuracy import image_accuracy
-from assets.quality.scorecards import batch_scorecards
-from assets.quality.speech_accuracy import speech_accuracy
-from assets.quality.text_accuracy import label_components, label_score, text_accuracy
+from assets.quality.image_accuracy import box_score
+from assets.quality.scorecards import batch_scorecards, gold_scores
+from assets.quality.speech_accuracy import transcript_score
+from assets.quality.text_accuracy import label_score
 
 
 @dataclass
@@ -39,16 +33,17 @@ QUALITY_COLUMNS = ["task_id", "annotator", "ground_truth", "lead_time"]
 def rows_from_catalog(annotations: pd.DataFrame, modality: str) -> pd.DataFrame:
     """Catalog rows as the quality functions take them: the columns they read, answers as Python objects."""
     answer = ANSWER_COLUMN[modality]
-    rows = annotations[QUALITY_COLUMNS].copy()
+    columns = {column: annotations[column].array for column in QUALITY_COLUMNS}
+    columns["lead_time"] = pd.to_numeric(annotations["lead_time"], errors="coerce").array
     if answer in JSON_COLUMN:
-        rows[answer] = [
+        columns[answer] = [
             json.loads(value) if isinstance(value, str) else None
             for value in annotations[JSON_COLUMN[answer]]
         ]
     else:
-        rows[answer] = annotations[answer]
-    rows["lead_time"] = pd.to_numeric(rows.lead_time, errors="coerce")
-    return rows
+        columns[answer] = annotations[answer].array
+    # built in one go, with a fresh index: components find their rows by index label
+    return pd.DataFrame(columns)
 
 
 def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]) -> BatchQuality:
@@ -68,22 +63,21 @@ def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]
     }
     if work.empty:
         return BatchQuality({**scores, "mean_item_agreement": None}, pd.DataFrame(), pd.DataFrame())
-    agreed = consensus(rows, modality, label_set)
+    # the measures below share these instead of each filtering and scoring the rows again: consensus
+    # and alpha leave gold rows out, so `work` gives them the same answer as `rows`
+    agreed = consensus(work, modality, label_set)
+    on_gold = gold_scores(rows, modality)
     if modality == "text":
-        scores["text_accuracy"] = text_accuracy(rows)
-        scores["krippendorff_alpha"] = krippendorff_alpha(rows)
+        scores["text_accuracy"] = batch_score(on_gold.components, label_score)
+        scores["krippendorff_alpha"] = krippendorff_alpha(work)
     elif modality == "multimodal":
-        parts = part_label_rows(rows)
-        references = gold_references(parts, "label", TASK_PART)
-        scores["text_accuracy"] = batch_score(
-            label_components(annotator_rows(parts), references), label_score
-        )
+        scores["text_accuracy"] = batch_score(on_gold.components, label_score)
         scores["cross_modal_consistency"] = cross_modal_consistency(agreed)
-        scores["krippendorff_alpha"] = krippendorff_alpha(parts, unit=TASK_PART)
+        scores["krippendorff_alpha"] = krippendorff_alpha(on_gold.rows, unit=TASK_PART)
     elif modality == "speech":
-        scores["speech_accuracy"] = speech_accuracy(rows)
+        scores["speech_accuracy"] = batch_score(on_gold.components, transcript_score)
     else:
-        scores["image_box_f1"] = image_accuracy(rows)
+        scores["image_box_f1"] = batch_score(on_gold.components, box_score)
     scores["mean_item_agreement"] = float(agreed["agreement"].mean()) if len(agreed) else None
-    cards = batch_scorecards(rows, modality, label_set, agreed)
+    cards = batch_scorecards(rows, modality, label_set, agreed, on_gold)
     return BatchQuality(scores, agreed.reset_index(), cards)

@@ -81,13 +81,17 @@ def _encode(annotations: pd.DataFrame, label_set: Sequence[str] | None, unit: Se
     )
 
 
-def _label_frame(encoded: _Labels, chosen: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+def _label_frame(
+    encoded: _Labels, chosen: np.ndarray, counts: np.ndarray, **more: np.ndarray
+) -> pd.DataFrame:
+    """`more`: further columns, built with the rest (adding a column afterwards costs half as much again)."""
     n = counts.sum(axis=1)
     return pd.DataFrame(
         {
             "label": np.asarray(encoded.label_set, dtype=object)[chosen],
             "annotations": n,
             "agreement": counts[np.arange(len(chosen)), chosen] / n,
+            **more,
         },
         index=encoded.units,
     )
@@ -171,32 +175,43 @@ def label_consensus(
         chosen = np.where(
             enough, _dawid_skene_posteriors(encoded, TOLERANCE, MAX_ITERATIONS).argmax(axis=1), chosen
         )
-    frame = _label_frame(encoded, chosen, counts)
-    frame["method"] = np.where(enough, "dawid_skene", "majority_vote")
-    return frame
+    return _label_frame(encoded, chosen, counts, method=np.where(enough, "dawid_skene", "majority_vote"))
+
+
+def _pairs_within(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j), i < j, of two rows in the same group, rows being sorted by group of these sizes."""
+    ends = np.repeat(np.cumsum(sizes), sizes)
+    later = ends - np.arange(len(ends)) - 1  # per row: the rows after it in its group
+    i = np.repeat(np.arange(len(ends)), later)
+    # the pairs of row i are numbered from its first; j = i + 1 + that number
+    j = i + 1 + np.arange(len(i)) - np.repeat(np.cumsum(later) - later, later)
+    return i, j
 
 
 def transcript_consensus(annotations: pd.DataFrame) -> pd.DataFrame:
     """Per task: the medoid transcript (as typed), its annotations and agreement."""
-    rows = annotator_rows(annotations).sort_values(["task_id", "annotator"], kind="stable")
-    rows = rows.reset_index(drop=True)
-    normalised = np.asarray(normalise_transcripts(rows["transcript"]), dtype=object)
-    positions = pd.DataFrame({"task_id": rows["task_id"], "i": np.arange(len(rows))})
-    pairs = positions.merge(positions.rename(columns={"i": "j"}), on="task_id")
-    pairs = pairs[pairs["i"] < pairs["j"]]
-    i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
+    rows = annotator_rows(annotations)
+    task, tasks = pd.factorize(rows["task_id"], sort=True)
+    # rows by task, then annotator: a task's first row of least total distance is its medoid
+    order = np.lexsort((pd.factorize(rows["annotator"], sort=True)[0], task))
+    task = task[order]
+    normalised = np.asarray(normalise_transcripts(rows["transcript"]), dtype=object)[order]
+    sizes = np.bincount(task, minlength=len(tasks))
+    i, j = _pairs_within(sizes)
     distance = edit_distances(normalised[i], normalised[j])
     # each row's total distance to the other transcripts of its task
     total = np.bincount(i, weights=distance, minlength=len(rows))
     total += np.bincount(j, weights=distance, minlength=len(rows))
-    ranked = rows.assign(_total=total, _normalised=normalised)
-    medoids = ranked.sort_values(["task_id", "_total", "annotator"], kind="stable").drop_duplicates("task_id")
-    medoids = medoids.set_index("task_id")
-    agrees = normalised == medoids["_normalised"].reindex(rows["task_id"]).to_numpy()
-    by_task = pd.Series(agrees).groupby(rows["task_id"].to_numpy())
+    medoid = np.lexsort((total, task))[np.cumsum(sizes) - sizes]  # stable: ties keep the annotator order
+    agrees = normalised == normalised[medoid][task]
     return pd.DataFrame(
-        {"transcript": medoids["transcript"], "annotations": by_task.size(), "agreement": by_task.mean()}
-    ).rename_axis("task_id")
+        {
+            "transcript": rows["transcript"].array.take(order[medoid]),
+            "annotations": sizes,
+            "agreement": np.bincount(task, weights=agrees, minlength=len(tasks)) / sizes,
+        },
+        index=pd.Index(tasks, name="task_id"),
+    )
 
 
 def _clusters(drawn: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from assets.quality.annotation_rows import annotator_rows, batch_score, gold_references, rows_with_reference
+from assets.quality.annotation_rows import (
+    Sums,
+    annotator_rows,
+    batch_score,
+    gold_references,
+    rows_with_reference,
+    summed_score,
+)
 
 IOU_THRESHOLD = 0.5
 COORDINATES = ["x", "y", "width", "height"]
@@ -87,16 +94,16 @@ def box_components(rows: pd.DataFrame, references: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"tp": tp, "fp": n_drawn - tp, "fn": n_truth - tp}, index=scored.index)
 
 
-def box_score(sums: pd.DataFrame) -> pd.Series:
+def box_score(sums: Sums) -> np.ndarray:
     denominator = 2 * sums["tp"] + sums["fp"] + sums["fn"]
-    return (2 * sums["tp"] / denominator).where(denominator > 0, 1.0)
+    return np.where(denominator > 0, 2 * sums["tp"] / denominator, 1.0)
 
 
 def box_f1(drawn: list[dict], reference: list[dict]) -> float:
     """Box F1 of one image's boxes against its reference boxes."""
     rows = pd.DataFrame({"task_id": [0], "boxes": [drawn]})
     references = pd.Series([reference], index=pd.Index([0], name="task_id"))
-    return float(box_score(box_components(rows, references)).iloc[0])
+    return float(summed_score(box_score, box_components(rows, references).iloc[0]))
 
 
 def image_accuracy(annotations: pd.DataFrame) -> float | None:

@@ -18,7 +18,15 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from assets.quality.annotation_rows import TASK, TASK_PART, annotator_rows, gold_references, part_label_rows
+from assets.quality.annotation_rows import (
+    TASK,
+    TASK_PART,
+    Score,
+    annotator_rows,
+    gold_references,
+    part_label_rows,
+    summed_score,
+)
 from assets.quality.consensus import consensus
 from assets.quality.image_accuracy import box_components, box_score
 from assets.quality.speech_accuracy import transcript_components, transcript_score
@@ -29,7 +37,7 @@ class _Measure(NamedTuple):
     column: str
     unit: Sequence[str]
     components: Callable[[pd.DataFrame, pd.Series], pd.DataFrame]
-    score: Callable[[pd.DataFrame], pd.Series]
+    score: Score
 
 
 _MEASURES = {
@@ -40,17 +48,50 @@ _MEASURES = {
 }
 
 
-def _by_annotator(measure: _Measure, rows: pd.DataFrame, references: pd.Series) -> pd.Series:
-    """The measure against `references`, summed over each annotator's rows."""
-    components = measure.components(rows, references)
+def _measure(modality: str) -> _Measure:
+    if modality not in _MEASURES:
+        raise ValueError(f"unknown modality {modality!r}; known: {sorted(_MEASURES)}")
+    return _MEASURES[modality]
+
+
+class GoldScores(NamedTuple):
+    """A batch's annotator rows as its measure scores them, with their components against gold.
+
+    The batch's accuracy and its scorecards' gold_accuracy are sums of the same components.
+    """
+
+    rows: pd.DataFrame  # annotator rows; one per (annotation, part) for multimodal
+    references: pd.Series  # the gold value of each unit
+    components: pd.DataFrame  # per row on a gold unit; its index is the row's
+
+
+def gold_scores(annotations: pd.DataFrame, modality: str) -> GoldScores:
+    """The modality's measure on gold; `annotations` need a unique index, by which components find rows."""
+    measure = _measure(modality)
+    # multimodal parts are scored one by one, like separate labels
+    scored = part_label_rows(annotations) if modality == "multimodal" else annotations
+    references = gold_references(scored, measure.column, measure.unit)
+    rows = annotator_rows(scored)
+    return GoldScores(rows, references, measure.components(rows, references))
+
+
+def _by_annotator(
+    score: Score, components: pd.DataFrame, rows: pd.DataFrame, codes: np.ndarray, n: int
+) -> np.ndarray:
+    """Components of `rows` (annotator codes: `codes`) summed per annotator and scored; NaN for none."""
+    codes = codes[rows.index.get_indexer(components.index)]
+    has = np.bincount(codes, minlength=n) > 0
     # summed with bincount: pandas' groupby by an outside key formats that key into an error message
     # it then discards, which costs more than the sums
-    codes, annotators = pd.factorize(rows.loc[components.index, "annotator"])
-    sums = {
-        name: np.bincount(codes, weights=values, minlength=len(annotators))
-        for name, values in components.items()
-    }
-    return measure.score(pd.DataFrame(sums, index=annotators))
+    sums = {name: np.bincount(codes, weights=values, minlength=n)[has] for name, values in components.items()}
+    result = np.full(n, np.nan)
+    result[has] = summed_score(score, sums)
+    return result
+
+
+def _tasks_per_annotator(pairs: np.ndarray, n_tasks: int, n: int) -> np.ndarray:
+    """Distinct tasks per annotator, from each row's annotator code * n_tasks + task code."""
+    return np.bincount(pd.unique(pairs) // n_tasks, minlength=n)  # hashed: sorting them costs more
 
 
 def batch_scorecards(
@@ -58,30 +99,35 @@ def batch_scorecards(
     modality: str,
     label_set: Sequence[str] | None = None,
     agreed: pd.DataFrame | None = None,
+    on_gold: GoldScores | None = None,
 ) -> pd.DataFrame:
-    """One row per annotator of one batch; `agreed` is the batch's consensus if already computed."""
-    if modality not in _MEASURES:
-        raise ValueError(f"unknown modality {modality!r}; known: {sorted(_MEASURES)}")
-    measure = _MEASURES[modality]
-    annotations = annotations.reset_index(drop=True)
-    work = annotator_rows(annotations)
-    # multimodal parts are scored one by one, like separate labels
-    scored = part_label_rows(annotations) if modality == "multimodal" else annotations
-    scored_work = annotator_rows(scored) if modality == "multimodal" else work
-    gold = gold_references(scored, measure.column, measure.unit)
+    """One row per annotator of one batch; `agreed` (consensus) and `on_gold` (gold_scores) if computed."""
+    measure = _measure(modality)
+    if on_gold is None:
+        on_gold = gold_scores(annotations.reset_index(drop=True), modality)
     if agreed is None:
         agreed = consensus(annotations, modality, label_set)
     contested = agreed.loc[agreed["annotations"] >= 2, measure.column]
-    on_gold = work[work["task_id"].isin(gold.index.get_level_values("task_id"))]
+    # multimodal parts are scored one by one, but tasks and lead times count once per annotation
+    work = annotator_rows(annotations) if modality == "multimodal" else on_gold.rows
+    # every column is computed per annotator code, in annotator order
+    codes, annotators = pd.factorize(work["annotator"], sort=True)
+    n = len(annotators)
+    scored = on_gold.rows
+    scored_codes = codes if scored is work else annotators.get_indexer(scored["annotator"])
+    task_codes, tasks = pd.factorize(work["task_id"])
+    pairs = codes * len(tasks) + task_codes
+    on_gold_task = work["task_id"].isin(on_gold.references.index.get_level_values("task_id")).to_numpy()
     lead_time = pd.to_numeric(work["lead_time"], errors="coerce")
-    cards = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "tasks_done": work.groupby("annotator")["task_id"].nunique(),
-            "gold_tasks": on_gold.groupby("annotator")["task_id"].nunique(),
-            "gold_accuracy": _by_annotator(measure, scored_work, gold),
-            "agreement_with_consensus": _by_annotator(measure, scored_work, contested),
-            "median_lead_time": lead_time.groupby(work["annotator"]).median(),
+            "annotator": annotators,
+            "tasks_done": _tasks_per_annotator(pairs, len(tasks), n),
+            "gold_tasks": _tasks_per_annotator(pairs[on_gold_task], len(tasks), n),
+            "gold_accuracy": _by_annotator(measure.score, on_gold.components, scored, scored_codes, n),
+            "agreement_with_consensus": _by_annotator(
+                measure.score, measure.components(scored, contested), scored, scored_codes, n
+            ),
+            "median_lead_time": lead_time.groupby(codes).median().to_numpy(),
         }
     )
-    cards["gold_tasks"] = cards["gold_tasks"].fillna(0).astype(int)
-    return cards.rename_axis("annotator").reset_index()

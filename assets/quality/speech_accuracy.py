@@ -18,7 +18,13 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from assets.quality.annotation_rows import annotator_rows, batch_score, gold_references, rows_with_reference
+from assets.quality.annotation_rows import (
+    Sums,
+    annotator_rows,
+    batch_score,
+    gold_references,
+    rows_with_reference,
+)
 
 
 class _DroppedCharacters(dict):
@@ -51,10 +57,14 @@ def normalise_transcripts(texts: Iterable[str | None]) -> list[str]:
 
 
 def edit_distances(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-    """Levenshtein distance of a[i] to b[i] for every i, computed in C on all cores."""
+    """Levenshtein distance of a[i] to b[i] for every i, computed in C.
+
+    On one thread: a batch's few thousand pairs take less time than starting more, and Dask already
+    runs a batch on every core.
+    """
     if not len(a):
         return np.zeros(0, dtype=np.int64)
-    return process.cpdist(a, b, scorer=Levenshtein.distance, workers=-1).astype(np.int64)
+    return process.cpdist(a, b, scorer=Levenshtein.distance, workers=1).astype(np.int64)
 
 
 def transcript_components(rows: pd.DataFrame, references: pd.Series) -> pd.DataFrame:
@@ -66,7 +76,7 @@ def transcript_components(rows: pd.DataFrame, references: pd.Series) -> pd.DataF
     return pd.DataFrame({"edits": edits, "ref_chars": ref_chars}, index=scored.index)
 
 
-def transcript_score(sums: pd.DataFrame) -> pd.Series:
+def transcript_score(sums: Sums) -> np.ndarray:
     return 1 - sums["edits"] / sums["ref_chars"]
 
 

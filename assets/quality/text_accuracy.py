@@ -7,9 +7,16 @@ scored the same way, with (task_id, part) as the unit.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from assets.quality.annotation_rows import annotator_rows, batch_score, gold_references, rows_with_reference
+from assets.quality.annotation_rows import (
+    Sums,
+    annotator_rows,
+    batch_score,
+    gold_references,
+    rows_with_reference,
+)
 
 
 def label_components(rows: pd.DataFrame, references: pd.Series) -> pd.DataFrame:
@@ -19,7 +26,7 @@ def label_components(rows: pd.DataFrame, references: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"correct": correct, "labels": 1}, index=scored.index)
 
 
-def label_score(sums: pd.DataFrame) -> pd.Series:
+def label_score(sums: Sums) -> np.ndarray:
     return sums["correct"] / sums["labels"]
 
 
