@@ -119,6 +119,9 @@ def project(deliveries: int, workers: int) -> Outcome:
             except subprocess.TimeoutExpired:  # runs still busy on a loaded machine
                 os.killpg(daemon.pid, signal.SIGKILL)
                 daemon.wait(60)
+            # the daemon's code server runs in a session of its own and may outlive it; its command
+            # line names this instance's home
+            subprocess.run(["pkill", "-KILL", "-f", str(home)], check=False)
             log.close()
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs(dg.RunsFilter(job_name="intake_deliveries"))
