@@ -30,6 +30,7 @@ FULL_SIZE = 1_000_000
 SIZE_UNIT = "texts"
 DELIVERY_SIZE = 10_000
 ROWS_PER_FILE = 50_000  # about 25 MB of Parquet, 100 MB in memory once masked and hashed
+assert ROWS_PER_FILE % DELIVERY_SIZE == 0, "a delivery must not straddle two files (partitions)"
 EXACT_RATE, NEAR_RATE = 0.02, 0.03
 THRESHOLD = 0.8
 BASELINE_CAP = 20_000  # the row-wise script does ~250 texts/s; more would take minutes
@@ -94,7 +95,9 @@ def _near_in_delivery(delivery: pd.DataFrame) -> pd.Series:
     candidates = delivery[~delivery.exact]
     dropped = {
         d.item_key
-        for d in near_text_duplicates(zip(candidates.item_key, candidates.text, strict=True), THRESHOLD)
+        for d in near_text_duplicates(
+            zip(candidates.item_key.tolist(), candidates.text.tolist(), strict=True), THRESHOLD
+        )
     }
     return delivery.item_key.isin(dropped)
 
@@ -107,8 +110,9 @@ def _flag_near(part: pd.DataFrame) -> pd.DataFrame:
 
 
 def project(folder: str, workers: int, out: str) -> Outcome:
-    """The project's kernels on Dask: partitions streamed from Parquet, shuffled by hash, then by
-    delivery; the cleaned table is written back as Parquet, never collected into one process.
+    """The project's kernels on Dask: partitions streamed from Parquet (whole deliveries each), keys
+    shuffled by hash for exact duplicates, near duplicates searched per delivery where the texts
+    lie; the cleaned table is written back as Parquet, never collected into one process.
 
     Timed from a running cluster, as deployments share a long-lived one (resources/dask_cluster.py),
     like the qa workload; the workers still import the kernels on their first task."""
@@ -121,13 +125,13 @@ def project(folder: str, workers: int, out: str) -> Outcome:
             _masked_and_hashed, meta={**texts.dtypes.to_dict(), "sha256": str, "pii_masked": bool}
         )
         # exact duplicates are decided on (sha256, item_key) alone, so only those columns are
-        # shuffled by hash; the texts are shuffled once, by delivery, and meet their flag there
+        # shuffled by hash; the few duplicates' keys are then broadcast to the texts, which never
+        # move: each file holds whole deliveries, as the catalog keeps a file per delivery
         keys = hashed[["sha256", "item_key"]]
         firsts = keys.groupby("sha256").item_key.min(split_out=hashed.npartitions).rename("first_key")
         exact = keys.merge(firsts.to_frame(), left_on="sha256", right_index=True)
         exact = exact[exact.item_key != exact.first_key][["item_key"]].assign(exact=True)
-        by_delivery = hashed.shuffle("delivery_id", npartitions=texts.npartitions)
-        flagged = by_delivery.merge(exact, on="item_key", how="left", broadcast=True)
+        flagged = hashed.merge(exact, on="item_key", how="left", broadcast=True)
         flagged = flagged.assign(exact=flagged.exact.fillna(False).astype(bool))
         cleaned = flagged.map_partitions(_flag_near, meta={**flagged.dtypes.to_dict(), "near": bool})
         cleaned.to_parquet(out, write_index=False)
@@ -158,7 +162,8 @@ def floor(folder: str) -> Outcome:
     frame["text"] = masked
     near = 0
     for _, delivery in frame[~frame.exact].groupby("delivery_id", sort=False):
-        near += len(near_text_duplicates(zip(delivery.item_key, delivery.text, strict=True), THRESHOLD))
+        pairs = zip(delivery.item_key.tolist(), delivery.text.tolist(), strict=True)
+        near += len(near_text_duplicates(pairs, THRESHOLD))
     return Outcome(len(frame), _answer(frame.exact.sum(), near, pii))
 
 
