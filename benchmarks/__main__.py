@@ -69,6 +69,8 @@ def main() -> None:
             except Exception as error:  # one workload failing must not lose the others' figures
                 failure = f"failed at {size:,} {workload.SIZE_UNIT} on {workers} workers: {error!r}"[:500]
                 break
+        if hasattr(workload, "cleanup"):  # outputs kept until every variant was measured
+            workload.cleanup(args.workdir)
         met, figure = (False, failure) if failure else workload.verdict(results)
         sections.append((workload, small, full, results, met, figure))
         print(_table(results), flush=True)

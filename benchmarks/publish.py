@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -269,20 +270,34 @@ def manifest_matches_sha256sum(folder: Path, hashes: Path) -> str:
     return f"manifest hashes = sha256sum's for all {len(items):,} files"
 
 
+def _set_aside(path: Path, workdir: Path) -> None:
+    """Move an earlier output out of the way. Deleting 100,000 files leaves this disk (ext4 with
+    `discard`) slow at creating files for a while, which would be charged to the next variant, so
+    outputs are deleted only by `cleanup`, after every variant of every size is measured."""
+    if path.exists():
+        trash = workdir / "publish-trash"
+        trash.mkdir(exist_ok=True)
+        path.rename(trash / f"{path.name}-{time.time_ns()}")
+
+
+def cleanup(workdir: Path) -> None:
+    shutil.rmtree(workdir / "publish-trash", ignore_errors=True)
+
+
 def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Result]:
     folder = prepare(size, workdir)
     label = f"{size:,} items"
     floor_out = workdir / f"publish-{size}-floor"
     results = []
     if "project" in variants:
-        shutil.rmtree(folder / "store" / BUCKET / "datasets", ignore_errors=True)
+        _set_aside(folder / "store" / BUCKET / "datasets", workdir)
         note = (
             "no Dask path: write_release copies one file at a time on the local store "
             f"({COPY_THREADS} at a time on S3) in one process"
         )
         results.append(measure(NAME, "project", label, project, str(folder), workers=1, note=note))
     if "floor" in variants:
-        shutil.rmtree(floor_out, ignore_errors=True)
+        _set_aside(floor_out, workdir)
         results.append(
             measure(NAME, "floor", label, floor, str(folder), workers, str(floor_out), workers=workers)
         )
@@ -290,10 +305,10 @@ def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Resu
             results[0].note += "; " + manifest_matches_sha256sum(folder, floor_out.with_suffix(".sha256"))
     if "baseline" in variants:
         out = workdir / f"publish-{size}-baseline"
-        shutil.rmtree(out, ignore_errors=True)
+        _set_aside(out, workdir)
         results.append(measure(NAME, "baseline", label, baseline, str(folder), str(out), workers=1))
-        shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(floor_out, ignore_errors=True)
+        _set_aside(out, workdir)
+    _set_aside(floor_out, workdir)
     floor_out.with_suffix(".sha256").unlink(missing_ok=True)
     return results
 
