@@ -12,7 +12,7 @@ import os
 import shutil
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -212,12 +212,10 @@ class LocalObjectStore(ObjectStore):
     def put(self, key: str, data: bytes) -> str:
         path = self._path(key)
         directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
         # a unique temporary name in the target's directory, then an atomic rename: readers see the
         # whole object or none (cheaper than tempfile's random names, which retry on collisions)
         temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
-        with open(temporary, "xb") as handle:
-            handle.write(data)
+        _in_directory(directory, lambda: _write_new(temporary, data))
         os.replace(temporary, path)
         return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
@@ -287,8 +285,7 @@ class LocalObjectStore(ObjectStore):
 
     def copy(self, source_key: str, target_key: str) -> None:
         source, target = self._path(source_key), self._path(target_key)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(source, target)
+        _in_directory(os.path.dirname(target), lambda: shutil.copyfile(source, target))
 
     def url(self, key: str = "") -> str:
         return f"{self.root}/{key}"
@@ -297,6 +294,23 @@ class LocalObjectStore(ObjectStore):
         import fsspec
 
         return fsspec.filesystem("file")
+
+
+def _write_new(path: str, data: bytes) -> None:
+    with open(path, "xb") as handle:
+        handle.write(data)
+
+
+def _in_directory(directory: str, create_file: Callable[[], object]) -> None:
+    """`create_file()`, making `directory` first only if it is missing: most files of a release or
+    delivery land in a directory that exists, and `makedirs` per file was a tenth of a copy's cost."""
+    try:
+        create_file()
+    except FileNotFoundError:
+        if os.path.isdir(directory):
+            raise  # what is missing is the source, not the directory
+        os.makedirs(directory, exist_ok=True)
+        create_file()
 
 
 class ObjectStoreResource(dg.ConfigurableResource):

@@ -157,12 +157,15 @@ def test_medical_text_is_published_masked(base):
 
 
 class FailingStore:
-    """The S3 server going away mid-publish: every write after the first `allowed` fails."""
+    """The S3 server going away mid-publish: every write after the first `allowed` fails (counted
+    per process: the release's copies run on the Dask workers, which get their own copy)."""
 
     def __init__(self, store, allowed: int):
         self._store, self.allowed = store, allowed
 
     def __getattr__(self, name):
+        if name.startswith("__") or name == "_store":  # pickling asks before `_store` exists
+            raise AttributeError(name)
         return getattr(self._store, name)
 
     def _spend(self):

@@ -26,7 +26,7 @@ from assets.release.publishing import (
     write_release,
 )
 from assets.release.quality_report import quality_report
-from resources import CatalogResource, ObjectStoreResource, SigningKeyResource
+from resources import CatalogResource, DaskResource, ObjectStoreResource, SigningKeyResource
 
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
 CODE_VERSION = "1"
@@ -106,7 +106,8 @@ def release_documents(
         )
         report = quality_report(rows, batches, settings.thresholds, now)
         return {
-            "croissant.json": json.dumps(card, ensure_ascii=False, indent=1).encode(),
+            # compact, like MANIFEST.json: the card lists every file of the release
+            "croissant.json": json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode(),
             "quality_report.json": json.dumps(report, ensure_ascii=False, indent=1, default=str).encode(),
         }
 
@@ -120,7 +121,7 @@ def release_documents(
         dg.AssetDep(clean_items, partition_mapping=dg.AllPartitionMapping()),
     ],
     group_name="release",
-    kinds={"s3", "duckdb", "parquet"},
+    kinds={"dask", "s3", "duckdb", "parquet"},
     owners=["team:datasets"],
     code_version=CODE_VERSION,
 )
@@ -129,6 +130,7 @@ def industry_datasets(
     object_store: ObjectStoreResource,
     catalog: CatalogResource,
     signing_key: SigningKeyResource,
+    dask: DaskResource,
 ) -> dg.MaterializeResult:
     """One row per published item of the industry, in `datasets/{industry}/{version}/`, signed."""
     industry = context.partition_key
@@ -172,19 +174,21 @@ def industry_datasets(
         "content_fingerprint": fingerprint,
         "previous_version": previous["version"] if previous else None,
     }
-    files = write_release(
-        store,
-        industry,
-        version,
-        items,
-        uploads,
-        texts,
-        documents,
-        full_lineage,
-        key,
-        now,
-        code_version=f"annobase {package_version('annobase')} / industry_datasets {CODE_VERSION}",
-    )
+    with dask.client() as dask_client:
+        files = write_release(
+            store,
+            industry,
+            version,
+            items,
+            uploads,
+            texts,
+            documents,
+            full_lineage,
+            key,
+            now,
+            code_version=f"annobase {package_version('annobase')} / industry_datasets {CODE_VERSION}",
+            dask_client=dask_client,
+        )
     writer.write_partition(
         "release_items",
         f"{industry}/{version}",

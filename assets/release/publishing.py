@@ -27,8 +27,11 @@ from resources.object_store import ObjectStore
 VERSION = re.compile(r"v(\d{4,})")
 DATA_FILE = "data/items.parquet"
 PART_COLUMNS = {"text": "text_path", "image": "image_path", "audio": "audio_path"}
-# Files copied into a release at once; the S3 client's connection pool holds 32.
+# Files copied into a release at once per Dask worker; the S3 client's connection pool holds 32.
 COPY_THREADS = 16
+# Files per Dask task: scheduling a task costs little next to 2,000 copies, and a release of
+# 100,000 files still gives every worker of a large cluster several tasks.
+FILES_PER_TASK = 2_000
 
 
 def dataset_prefix(industry: str) -> str:
@@ -94,19 +97,25 @@ class ReleaseFiles:
     def put(self, store: ObjectStore, path: str, data: bytes) -> None:
         self.written[path] = _put(store, self.prefix + path, data)
 
-    def copy_in(self, store: ObjectStore, uploads: list[tuple[str, str, str]], texts: dict[str, str]) -> None:
+    def copy_in(
+        self, store: ObjectStore, uploads: list[tuple[str, str, str]], texts: dict[str, str], dask_client
+    ) -> None:
         """Copy each upload (source key, path, expected sha256) into the release and re-read it: the
-        bytes must be the client's bytes; then write each path's text. Several files at a time,
-        recorded in the order given."""
-        copied = _in_threads(
-            store, _copy_and_reread, [(store, source, self.prefix + path) for source, path, _ in uploads]
+        bytes must be the client's bytes; then write each path's text. Spread over the Dask workers
+        in tasks of FILES_PER_TASK files, recorded in the order given."""
+        copies = _spread(
+            dask_client,
+            _copy_and_reread_all,
+            store,
+            [(source, self.prefix + path) for source, path, _ in uploads],
         )
+        writes = _spread(
+            dask_client, _put_texts, store, [(self.prefix + path, text) for path, text in texts.items()]
+        )
+        copied, written = _gathered(dask_client, copies), _gathered(dask_client, writes)
         for (_, path, expected), (digest, size) in zip(uploads, copied, strict=True):
             self.written[path] = (digest, size)
             self.verified[path] = digest == expected
-        written = _in_threads(
-            store, _put_text, [(store, self.prefix + path, text) for path, text in texts.items()]
-        )
         for path, entry in zip(texts, written, strict=True):
             self.written[path] = entry
             self.verified[path] = True
@@ -117,8 +126,32 @@ def _put(store: ObjectStore, key: str, data: bytes) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def _put_text(store: ObjectStore, key: str, text: str) -> tuple[str, int]:
-    return _put(store, key, text.encode())
+def _spread(dask_client, function: Callable, store: ObjectStore, calls: list[tuple]) -> list:
+    """`function(store, chunk)` on the workers for every FILES_PER_TASK calls: the copies of a release
+    are independent, and one process alone hashes and creates files at half the disk's pace on 2 cores
+    (benchmarks/FINDINGS.md)."""
+    chunks = [calls[i : i + FILES_PER_TASK] for i in range(0, len(calls), FILES_PER_TASK)]
+    if not chunks:  # a release without media or without texts
+        return []
+    # scattered, not embedded in the task graph: a release's texts are tens of megabytes
+    return dask_client.map(function, [store] * len(chunks), dask_client.scatter(chunks), pure=False)
+
+
+def _gathered(dask_client, futures: list) -> list:
+    """The tasks' results in call order; the first error cancels the tasks not yet done."""
+    try:
+        return [result for chunk in dask_client.gather(futures) for result in chunk]
+    except BaseException:
+        dask_client.cancel(futures)
+        raise
+
+
+def _put_texts(store: ObjectStore, calls: list[tuple[str, str]]) -> list[tuple[str, int]]:
+    return _in_threads(store, lambda key, text: _put(store, key, text.encode()), calls)
+
+
+def _copy_and_reread_all(store: ObjectStore, calls: list[tuple[str, str]]) -> list[tuple[str, int]]:
+    return _in_threads(store, lambda source, key: _copy_and_reread(store, source, key), calls)
 
 
 def _copy_and_reread(store: ObjectStore, source_key: str, key: str) -> tuple[str, int]:
@@ -176,12 +209,14 @@ def write_release(
     key: SigningKey,
     created_at: datetime,
     code_version: str,
+    dask_client,
 ) -> ReleaseFiles:
     """Write a whole release.
 
     `uploads` (item_key, part, upload_key, sha256) are the media files copied in byte for byte;
     `texts` are the cleaned texts (PII-masked where the industry requires it), written instead of
-    the uploaded text files, which may hold what masking removed. `documents(items, files)` returns
+    the uploaded text files, which may hold what masking removed. The files are copied and written
+    on the Dask workers of `dask_client`. `documents(items, files)` returns
     the Croissant card and quality report, built once the data files exist (they hash them).
     """
     release = f"{dataset_prefix(industry)}{version}"
@@ -198,7 +233,7 @@ def write_release(
         path = release_file_path(item_key, "text", "text.txt")
         text_files[path] = text
         paths[(item_key, "text")] = path
-    files.copy_in(store, copies, text_files)
+    files.copy_in(store, copies, text_files, dask_client)
     for part, column in PART_COLUMNS.items():
         items[column] = [paths.get((item_key, part)) for item_key in items.item_key]
     listed = items[list(PART_COLUMNS.values())]
