@@ -25,7 +25,11 @@ EXPECTED_ASSETS = {
     "qa_results": {"group": "quality", "kinds": {"dask", "duckdb"}, "partitioned": True},
     "annotator_scorecards": {"group": "quality", "kinds": {"duckdb"}, "partitioned": False},
     "client_deliveries": {"group": "delivery", "kinds": {"s3", "duckdb"}, "partitioned": True},
-    "industry_datasets": {"group": "release", "kinds": {"s3", "duckdb", "parquet"}, "partitioned": True},
+    "industry_datasets": {
+        "group": "release",
+        "kinds": {"dask", "s3", "duckdb", "parquet"},
+        "partitioned": True,
+    },
 }
 # asset -> {check name -> blocking}
 EXPECTED_CHECKS = {
