@@ -307,8 +307,8 @@ def _in_directory(directory: str, create_file: Callable[[], object]) -> None:
     try:
         create_file()
     except FileNotFoundError:
-        if os.path.isdir(directory):
-            raise  # what is missing is the source, not the directory
+        # made and tried again whatever was missing: asking first would race with another process
+        # making the same directory; a missing source fails again here
         os.makedirs(directory, exist_ok=True)
         create_file()
 

@@ -2,6 +2,7 @@
 verifiable, documented (Croissant, GB/T 36344 report), traceable to the uploaded bytes, immutable,
 and never half-published."""
 
+import hashlib
 import io
 import json
 
@@ -154,6 +155,35 @@ def test_medical_text_is_published_masked(base):
     ) + " ".join(base.release_items(release).text)
     planted = [pii["value"] for truth in delivery.truth.values() for pii in truth["pii"] if pii["valid"]]
     assert planted and not [value for value in planted if value in published]
+
+
+def test_an_upload_changed_after_intake_is_released_as_stored_and_marked_unverified(base, signing):
+    """The documents are drafted from the hashes intake recorded while the copies run; a copy that
+    reads back otherwise must be listed with its real hash and count against accessibility."""
+    base.deliver_and_annotate(9, "datong-schools", "d-chg-001", "image", 6)
+    partition = "datong-schools/d-chg-001"
+    kept = base.catalog.read_partition("clean_items", partition)
+    raw = base.catalog.read_partition("raw_items", partition)
+    item_key = kept[kept.status == "kept"].item_key.iloc[0]
+    upload_key = raw[(raw.item_key == item_key) & (raw.part == "image")].upload_key.iloc[0]
+    base.store.put(upload_key, base.store.get(upload_key) + b"changed behind annobase")
+
+    release = base.publish("education")["release"]
+    rows = base.release_items(release)
+    assert rows.set_index("item_key").files_verified.to_dict() == {
+        key: key != item_key for key in rows.item_key
+    }
+    path = rows.set_index("item_key").image_path[item_key]
+    real_sha256 = hashlib.sha256(base.store.get(f"{release}/{path}")).hexdigest()
+    manifest = {
+        f["path"]: f["sha256"] for f in json.loads(base.store.get(f"{release}/MANIFEST.json"))["files"]
+    }
+    card = json.loads(base.store.get(f"{release}/croissant.json"))
+    listed_in_card = {d["contentUrl"]: d["sha256"] for d in card["distribution"] if "contentUrl" in d}
+    assert manifest[path] == listed_in_card[path] == real_sha256
+    report = json.loads(base.store.get(f"{release}/quality_report.json"))
+    assert report["gbt_36344_2018"]["accessibility"]["value"] == pytest.approx((len(rows) - 1) / len(rows))
+    assert verify_release(base.store, release, load_signing_key(signing.key_path).public_key).ok
 
 
 class FailingStore:

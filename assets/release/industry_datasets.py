@@ -19,8 +19,8 @@ from assets.quality.qa_results import qa_results
 from assets.release.croissant import croissant_metadata
 from assets.release.publishing import (
     DATA_FILE,
-    ReleaseFiles,
     content_fingerprint,
+    dataset_prefix,
     existing_versions,
     latest_manifest,
     write_release,
@@ -80,12 +80,13 @@ def gather_release(writer, industry: str):
 
 def release_documents(
     store, industry: str, version: str, batches: pd.DataFrame, settings, now: datetime
-) -> Callable[[pd.DataFrame, ReleaseFiles], dict[str, bytes]]:
-    """What `write_release` calls once the files and Parquet are written: the Croissant card (which
-    lists every file's hash) and the quality report."""
+) -> Callable[[pd.DataFrame, dict[str, str]], dict[str, bytes]]:
+    """What `write_release` calls once the Parquet is written: the Croissant card (which lists every
+    data file's sha256, from `hashes`) and the quality report."""
 
-    def documents(rows: pd.DataFrame, files: ReleaseFiles) -> dict[str, bytes]:
-        schema = pq.read_schema(io.BytesIO(store.get(files.prefix + DATA_FILE)))
+    def documents(rows: pd.DataFrame, hashes: dict[str, str]) -> dict[str, bytes]:
+        parquet = store.get(f"{dataset_prefix(industry)}{version}/{DATA_FILE}")
+        schema = pq.read_schema(io.BytesIO(parquet))
         card = croissant_metadata(
             name=f"annobase-{industry}",
             description=f"{settings.industries[industry]}: items annotated and "
@@ -96,11 +97,11 @@ def release_documents(
             date_published=now.date().isoformat(),
             citation=None,
             parquet_path=DATA_FILE,
-            parquet_sha256=files.written[DATA_FILE][0],
+            parquet_sha256=hashes[DATA_FILE],
             parquet_schema=schema,
             extra_files=[
                 {"path": path, "sha256": sha, "encoding_format": _encoding(path)}
-                for path, (sha, _) in sorted(files.written.items())
+                for path, sha in sorted(hashes.items())
                 if path.startswith("data/files/")
             ],
         )

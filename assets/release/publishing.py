@@ -97,28 +97,32 @@ class ReleaseFiles:
     def put(self, store: ObjectStore, path: str, data: bytes) -> None:
         self.written[path] = _put(store, self.prefix + path, data)
 
-    def copy_in(
+    def start_copy_in(
         self, store: ObjectStore, uploads: list[tuple[str, str, str]], texts: dict[str, str], dask_client
-    ) -> None:
-        """Copy each upload (source key, path, expected sha256) into the release and re-read it: the
-        bytes must be the client's bytes; then write each path's text. Spread over the Dask workers
-        in tasks of FILES_PER_TASK files, recorded in the order given."""
-        copies = _spread(
-            dask_client,
-            _copy_and_reread_all,
-            store,
-            [(source, self.prefix + path) for source, path, _ in uploads],
+    ) -> Callable[[], None]:
+        """Start copying each upload (source key, path, expected sha256) into the release and reading
+        it back (the bytes must be the client's bytes), and writing each path's text, on the Dask
+        workers in tasks of FILES_PER_TASK files. Returns what waits for them and records them."""
+        copy_chunks = _chunks([(source, self.prefix + path) for source, path, _ in uploads])
+        text_chunks = _chunks([(self.prefix + path, text) for path, text in texts.items()])
+        # sent to the workers in one go before any task runs (a worker busy copying is slow to take
+        # data in), unhashed, and not embedded in the task graph: a release's texts are tens of MB.
+        sent = (
+            dask_client.scatter(copy_chunks + text_chunks, hash=False) if copy_chunks or text_chunks else []
         )
-        writes = _spread(
-            dask_client, _put_texts, store, [(self.prefix + path, text) for path, text in texts.items()]
-        )
-        copied, written = _gathered(dask_client, copies), _gathered(dask_client, writes)
-        for (_, path, expected), (digest, size) in zip(uploads, copied, strict=True):
-            self.written[path] = (digest, size)
-            self.verified[path] = digest == expected
-        for path, entry in zip(texts, written, strict=True):
-            self.written[path] = entry
-            self.verified[path] = True
+        copies = _map(dask_client, _copy_and_reread_all, store, sent[: len(copy_chunks)])
+        writes = _map(dask_client, _put_texts, store, sent[len(copy_chunks) :])
+
+        def finish() -> None:
+            copied, written = _gathered(dask_client, copies), _gathered(dask_client, writes)
+            for (_, path, expected), (digest, size) in zip(uploads, copied, strict=True):
+                self.written[path] = (digest, size)
+                self.verified[path] = digest == expected
+            for path, entry in zip(texts, written, strict=True):
+                self.written[path] = entry
+                self.verified[path] = True
+
+        return finish
 
 
 def _put(store: ObjectStore, key: str, data: bytes) -> tuple[str, int]:
@@ -126,15 +130,15 @@ def _put(store: ObjectStore, key: str, data: bytes) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def _spread(dask_client, function: Callable, store: ObjectStore, calls: list[tuple]) -> list:
-    """`function(store, chunk)` on the workers for every FILES_PER_TASK calls: the copies of a release
-    are independent, and one process alone hashes and creates files at half the disk's pace on 2 cores
-    (benchmarks/FINDINGS.md)."""
-    chunks = [calls[i : i + FILES_PER_TASK] for i in range(0, len(calls), FILES_PER_TASK)]
-    if not chunks:  # a release without media or without texts
-        return []
-    # scattered, not embedded in the task graph: a release's texts are tens of megabytes
-    return dask_client.map(function, [store] * len(chunks), dask_client.scatter(chunks), pure=False)
+def _chunks(calls: list[tuple[str, str]]) -> list[pd.DataFrame]:
+    """Tasks of FILES_PER_TASK calls: a release's copies are independent, so they spread over the
+    workers (1 → 2 workers: 21.5 → 15.7 s for 100,000 files, benchmarks/FINDINGS.md). As frames:
+    Dask serialises a list element by element, 40 times slower for 2,000 pairs of strings."""
+    return [pd.DataFrame(calls[i : i + FILES_PER_TASK]) for i in range(0, len(calls), FILES_PER_TASK)]
+
+
+def _map(dask_client, function: Callable, store: ObjectStore, chunks: list) -> list:
+    return dask_client.map(function, [store] * len(chunks), chunks, pure=False) if chunks else []
 
 
 def _gathered(dask_client, futures: list) -> list:
@@ -146,12 +150,18 @@ def _gathered(dask_client, futures: list) -> list:
         raise
 
 
-def _put_texts(store: ObjectStore, calls: list[tuple[str, str]]) -> list[tuple[str, int]]:
-    return _in_threads(store, lambda key, text: _put(store, key, text.encode()), calls)
+def _put_texts(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]:
+    """Each (key, text) of `calls` written: (sha256, bytes) of each."""
+    return _in_threads(store, lambda key, text: _put(store, key, text.encode()), _pairs(calls))
 
 
-def _copy_and_reread_all(store: ObjectStore, calls: list[tuple[str, str]]) -> list[tuple[str, int]]:
-    return _in_threads(store, lambda source, key: _copy_and_reread(store, source, key), calls)
+def _copy_and_reread_all(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]:
+    """Each (source key, key) of `calls` copied and read back: (sha256, bytes) of each copy."""
+    return _in_threads(store, lambda source, key: _copy_and_reread(store, source, key), _pairs(calls))
+
+
+def _pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(frame[0].tolist(), frame[1].tolist(), strict=True))
 
 
 def _copy_and_reread(store: ObjectStore, source_key: str, key: str) -> tuple[str, int]:
@@ -197,6 +207,26 @@ def release_file_path(item_key: str, part: str, upload_key: str) -> str:
     return f"data/files/{item_key}.{part}{'' if suffix == '.' else suffix.lower()}"
 
 
+def _data_and_documents(
+    store: ObjectStore,
+    files: ReleaseFiles,
+    items: pd.DataFrame,
+    verified: Callable[[str], bool],
+    hashes: dict[str, str],
+    documents: Callable[[pd.DataFrame, dict[str, str]], dict[str, bytes]],
+) -> dict[str, bytes]:
+    """Write the Parquet with each item's `files_verified`, and return the documents built on it."""
+    listed = items[list(PART_COLUMNS.values())]
+    items = items.assign(
+        files_verified=[
+            all(verified(path) for path in row if isinstance(path, str))
+            for row in listed.itertuples(index=False)
+        ]
+    )
+    files.put(store, DATA_FILE, parquet_bytes(items))
+    return documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]})
+
+
 def write_release(
     store: ObjectStore,
     industry: str,
@@ -204,7 +234,7 @@ def write_release(
     items: pd.DataFrame,
     uploads: pd.DataFrame,
     texts: dict[str, str],
-    documents: Callable[[pd.DataFrame, ReleaseFiles], dict[str, bytes]],
+    documents: Callable[[pd.DataFrame, dict[str, str]], dict[str, bytes]],
     lineage: dict,
     key: SigningKey,
     created_at: datetime,
@@ -216,8 +246,8 @@ def write_release(
     `uploads` (item_key, part, upload_key, sha256) are the media files copied in byte for byte;
     `texts` are the cleaned texts (PII-masked where the industry requires it), written instead of
     the uploaded text files, which may hold what masking removed. The files are copied and written
-    on the Dask workers of `dask_client`. `documents(items, files)` returns
-    the Croissant card and quality report, built once the data files exist (they hash them).
+    on the Dask workers of `dask_client`. `documents(items, hashes)` returns the Croissant card and
+    quality report, given the sha256 of every data file (media, texts, Parquet) by path.
     """
     release = f"{dataset_prefix(industry)}{version}"
     files = ReleaseFiles(release + "/")
@@ -233,17 +263,20 @@ def write_release(
         path = release_file_path(item_key, "text", "text.txt")
         text_files[path] = text
         paths[(item_key, "text")] = path
-    files.copy_in(store, copies, text_files, dask_client)
+    finish_copies = files.start_copy_in(store, copies, text_files, dask_client)
     for part, column in PART_COLUMNS.items():
         items[column] = [paths.get((item_key, part)) for item_key in items.item_key]
-    listed = items[list(PART_COLUMNS.values())]
-    items["files_present"] = listed.notna().any(axis=1)
-    items["files_verified"] = [
-        all(files.verified.get(path, False) for path in row if isinstance(path, str))
-        for row in listed.itertuples(index=False)
-    ]
-    files.put(store, DATA_FILE, parquet_bytes(items))
-    for path, data in documents(items, files).items():
+    items["files_present"] = items[list(PART_COLUMNS.values())].notna().any(axis=1)
+    # drafted while the workers copy, from the hashes intake recorded (the documents list every
+    # file's hash); drafted again only if a copy did not read back as the client's bytes
+    expected = {path: sha256 for _, path, sha256 in copies}
+    expected.update({path: hashlib.sha256(text.encode()).hexdigest() for path, text in text_files.items()})
+    contents = _data_and_documents(store, files, items, lambda path: path in expected, expected, documents)
+    finish_copies()
+    if not all(files.verified.values()):
+        copied = {path: sha256 for path, (sha256, _) in files.written.items() if path in expected}
+        contents = _data_and_documents(store, files, items, files.verified.get, copied, documents)
+    for path, data in contents.items():
         files.put(store, path, data)
     manifest = build_manifest(
         release=release,
