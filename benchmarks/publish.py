@@ -181,7 +181,7 @@ def _release(folder: str, client) -> Outcome:
     version = existing_versions(store, INDUSTRY).next_version()
     settings = load_settings()
 
-    documents = release_documents(store, INDUSTRY, version, batches, settings, RELEASED_AT)
+    documents = release_documents(INDUSTRY, version, batches, settings, RELEASED_AT)
 
     lineage = {
         "deliveries": [

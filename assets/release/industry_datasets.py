@@ -1,7 +1,6 @@
 """Asset `industry_datasets`: a versioned, signed, documented public dataset per industry."""
 
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -9,7 +8,7 @@ from importlib.metadata import version as package_version
 
 import dagster as dg
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from annobase.settings import load_settings
 from assets.cleaning.clean_items import clean_items
@@ -20,7 +19,6 @@ from assets.release.croissant import croissant_metadata
 from assets.release.publishing import (
     DATA_FILE,
     content_fingerprint,
-    dataset_prefix,
     existing_versions,
     latest_manifest,
     write_release,
@@ -79,14 +77,12 @@ def gather_release(writer, industry: str):
 
 
 def release_documents(
-    store, industry: str, version: str, batches: pd.DataFrame, settings, now: datetime
-) -> Callable[[pd.DataFrame, dict[str, str]], dict[str, bytes]]:
+    industry: str, version: str, batches: pd.DataFrame, settings, now: datetime
+) -> Callable[[pd.DataFrame, dict[str, str], pa.Schema], dict[str, bytes]]:
     """What `write_release` calls once the Parquet is written: the Croissant card (which lists every
-    data file's sha256, from `hashes`) and the quality report."""
+    data file's sha256, from `hashes`, and describes the Parquet's `schema`) and the quality report."""
 
-    def documents(rows: pd.DataFrame, hashes: dict[str, str]) -> dict[str, bytes]:
-        parquet = store.get(f"{dataset_prefix(industry)}{version}/{DATA_FILE}")
-        schema = pq.read_schema(io.BytesIO(parquet))
+    def documents(rows: pd.DataFrame, hashes: dict[str, str], schema: pa.Schema) -> dict[str, bytes]:
         card = croissant_metadata(
             name=f"annobase-{industry}",
             description=f"{settings.industries[industry]}: items annotated and "
@@ -166,7 +162,7 @@ def industry_datasets(
     batches = batches[batches.batch_id.isin(items.batch_id)]
     settings = load_settings()
 
-    documents = release_documents(store, industry, version, batches, settings, now)
+    documents = release_documents(industry, version, batches, settings, now)
 
     full_lineage = {
         **lineage,

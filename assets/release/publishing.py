@@ -188,9 +188,10 @@ def _in_threads(store: ObjectStore, function: Callable, calls: list[tuple]) -> l
             raise
 
 
-def parquet_bytes(items: pd.DataFrame) -> bytes:
-    """The release's Parquet, with every column typed: a column empty in this release (no audio in
-    a text-only industry) is a nullable string, not Arrow's `null`, which no schema reader can use."""
+def parquet_file(items: pd.DataFrame):
+    """The release's Parquet bytes and their Arrow schema, with every column typed: a column empty in
+    this release (no audio in a text-only industry) is a nullable string, not Arrow's `null`, which
+    no schema reader can use."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -200,7 +201,7 @@ def parquet_bytes(items: pd.DataFrame) -> bytes:
     )
     buffer = io.BytesIO()
     pq.write_table(table.cast(schema), buffer)
-    return buffer.getvalue()
+    return buffer.getvalue(), schema
 
 
 def release_file_path(item_key: str, part: str, upload_key: str) -> str:
@@ -216,15 +217,16 @@ def _data_and_documents(
     items: pd.DataFrame,
     verified: Callable[[str], bool],
     hashes: dict[str, str],
-    documents: Callable[[pd.DataFrame, dict[str, str]], dict[str, bytes]],
+    documents: Callable[..., dict[str, bytes]],
 ) -> dict[str, bytes]:
     """Write the Parquet with each item's `files_verified`, and return the documents built on it."""
     listed = zip(*(items[column].tolist() for column in PART_COLUMNS.values()), strict=True)
     items = items.assign(
         files_verified=[all(verified(path) for path in row if isinstance(path, str)) for row in listed]
     )
-    files.put(store, DATA_FILE, parquet_bytes(items))
-    return documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]})
+    data, schema = parquet_file(items)
+    files.put(store, DATA_FILE, data)
+    return documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]}, schema)
 
 
 def write_release(
@@ -234,7 +236,7 @@ def write_release(
     items: pd.DataFrame,
     uploads: pd.DataFrame,
     texts: dict[str, str],
-    documents: Callable[[pd.DataFrame, dict[str, str]], dict[str, bytes]],
+    documents: Callable[..., dict[str, bytes]],
     lineage: dict,
     key: SigningKey,
     created_at: datetime,
@@ -246,8 +248,9 @@ def write_release(
     `uploads` (item_key, part, upload_key, sha256) are the media files copied in byte for byte;
     `texts` are the cleaned texts (PII-masked where the industry requires it), written instead of
     the uploaded text files, which may hold what masking removed. The files are copied and written
-    on the Dask workers of `dask_client`. `documents(items, hashes)` returns the Croissant card and
-    quality report, given the sha256 of every data file (media, texts, Parquet) by path.
+    on the Dask workers of `dask_client`. `documents(items, hashes, schema)` returns the Croissant
+    card and quality report, given the sha256 of every data file (media, texts, Parquet) by path
+    and the Parquet's Arrow schema.
     """
     release = f"{dataset_prefix(industry)}{version}"
     files = ReleaseFiles(release + "/")
