@@ -173,7 +173,11 @@ def _release(folder: str, client) -> Outcome:
     items = pd.read_parquet(f"{folder}/items.parquet")
     uploads = pd.read_parquet(f"{folder}/uploads.parquet")
     batches = pd.read_parquet(f"{folder}/batches.parquet")
-    texts = {key: text for key, text in zip(items.item_key, items.text, strict=True) if isinstance(text, str)}
+    texts = {
+        key: text
+        for key, text in zip(items.item_key.tolist(), items.text.tolist(), strict=True)
+        if isinstance(text, str)
+    }
     file_hashes = dict(zip(uploads.upload_key, uploads.sha256, strict=True))
     file_hashes.update({key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()})
     fingerprint = content_fingerprint(items, file_hashes)

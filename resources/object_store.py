@@ -69,6 +69,13 @@ class ObjectStore(ABC):
     def copy(self, source_key: str, target_key: str) -> None:
         """Copy inside the store (server-side on S3), so quarantine never moves or alters an upload."""
 
+    def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
+        """Copy inside the store and return the copy's sha256 and size, read back: a server-side
+        copy's bytes are only known by reading them."""
+        self.copy(source_key, target_key)
+        data = self.get(target_key)
+        return hashlib.sha256(data).hexdigest(), len(data)
+
     @abstractmethod
     def url(self, key: str = "") -> str:
         """The key's address for fsspec-based readers (DuckDB, Dask, pandas)."""
@@ -287,6 +294,18 @@ class LocalObjectStore(ObjectStore):
         source, target = self._path(source_key), self._path(target_key)
         _in_directory(os.path.dirname(target), lambda: shutil.copyfile(source, target))
 
+    def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
+        """One read and one write, the bytes written hashed: here the copy is this process's own
+        write, so reading it back would only return the same buffer, at twice the system calls."""
+        source, target = self._path(source_key), self._path(target_key)
+        try:
+            with open(source, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise KeyError(source_key) from error
+        _in_directory(os.path.dirname(target), lambda: _write(target, data))
+        return hashlib.sha256(data).hexdigest(), len(data)
+
     def url(self, key: str = "") -> str:
         return f"{self.root}/{key}"
 
@@ -298,6 +317,11 @@ class LocalObjectStore(ObjectStore):
 
 def _write_new(path: str, data: bytes) -> None:
     with open(path, "xb") as handle:
+        handle.write(data)
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
         handle.write(data)
 
 

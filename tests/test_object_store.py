@@ -63,6 +63,18 @@ def test_copy_leaves_the_source_untouched(store):
     assert store.get("uploads/c/d/items/x.png") == b"\x89PNG..."
 
 
+def test_copy_and_hash_reports_the_copy_it_made(store):
+    data = bytes(range(256)) * 40
+    store.put("uploads/c/d/a.wav", data)
+    store.put("datasets/e/v0001/data/files/c/d/a.audio.wav", b"a stale, shorter file")
+
+    digest, size = store.copy_and_hash("uploads/c/d/a.wav", "datasets/e/v0001/data/files/c/d/a.audio.wav")
+
+    assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert store.get("datasets/e/v0001/data/files/c/d/a.audio.wav") == data
+    assert store.get("uploads/c/d/a.wav") == data
+
+
 @pytest.mark.parametrize("key", ["../escape", "/abs/key", "a/../b", "a//b", "a/./b", "a\\b", ""])
 def test_unsafe_keys_are_refused(store, key):
     with pytest.raises(ValueError, match="unsafe object key"):

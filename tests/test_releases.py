@@ -211,6 +211,10 @@ class FailingStore:
         self._spend()
         return self._store.copy(source, target)
 
+    def copy_and_hash(self, source, target):
+        self._spend()
+        return self._store.copy_and_hash(source, target)
+
 
 def test_an_interrupted_publish_leaves_no_latest_and_the_next_run_redoes_it(base, signing, monkeypatch):
     from resources.object_store import ObjectStoreResource

@@ -56,7 +56,11 @@ def gather_release(writer, industry: str):
         raw = raw[raw.item_key.isin(table.item_key)]
         uploads.append(raw[raw.part != "text"][["item_key", "part", "upload_key", "sha256"]])
         texts.update(
-            {key: text for key, text in zip(table.item_key, table.text, strict=True) if isinstance(text, str)}
+            {
+                key: text
+                for key, text in zip(table.item_key.tolist(), table.text.tolist(), strict=True)
+                if isinstance(text, str)
+            }
         )
         lineage_deliveries.append(
             {

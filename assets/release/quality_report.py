@@ -9,10 +9,10 @@ batches' quality runs; the indicators from the released items themselves.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from annobase.keys import is_valid_id
@@ -67,62 +67,92 @@ def _weighted(values: pd.Series, weights: pd.Series, reason: str) -> tuple[dict,
     return _measure(value, total, reason), int(used.sum())
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _texts(items: pd.DataFrame, column: str) -> np.ndarray:
+    """Per item, whether `column` holds a string (a missing column holds none)."""
+    if column not in items:
+        return np.zeros(len(items), dtype=bool)
+    return np.fromiter((isinstance(value, str) for value in items[column].tolist()), bool, len(items))
 
 
-def _parts(item: Mapping, spec: Modality) -> list[str]:
-    """The parts a multi-part item has: those whose file was copied into the release."""
-    return [part for part in spec.parts if _text(item.get(f"{part}_path")) is not None]
+def _values(items: pd.DataFrame, column: str) -> np.ndarray:
+    return items[column].to_numpy(object) if column in items else np.full(len(items), None, dtype=object)
 
 
-def _answer_present(item: Mapping, spec: Modality | None) -> bool:
-    """The consensus answer exists: the task's column, or a label for every part the item has."""
-    if spec is None:
-        return False
-    if len(spec.parts) > 1:
-        parts = _parts(item, spec)
-        return bool(parts) and all(_text(item.get(f"label_{part}")) is not None for part in parts)
-    return _text(item.get(TASK_ANSWER[spec.task])) is not None
+def _json_lists(values: np.ndarray) -> np.ndarray:
+    """Per value, whether it parses as a JSON list."""
+
+    def parses(value: str) -> bool:
+        try:
+            return isinstance(json.loads(value), list)
+        except ValueError:
+            return False
+
+    return np.fromiter((parses(value) for value in values), bool, len(values))
 
 
-def _well_formed_json_list(value: str) -> bool:
-    try:
-        return isinstance(json.loads(value), list)
-    except ValueError:
-        return False
-
-
-def _read_per_item(column: str) -> bool:
-    """The columns the per-item checks read: building records of the others (the texts) costs time."""
-    return (
-        column in ("client_id", "delivery_id", "item_id", "item_key", "modality")
-        or column in TASK_ANSWER.values()
-        or column.startswith("label_")
-        or column.endswith("_path")
+def _ids_conform(items: pd.DataFrame) -> np.ndarray:
+    """Per item, whether its ids match the id pattern and its item_key is client_id/delivery_id/item_id."""
+    ids = [_values(items, column) for column in ("client_id", "delivery_id", "item_id")]
+    conform = np.ones(len(items), dtype=bool)
+    for values in ids:
+        conform &= np.fromiter((is_valid_id(value) for value in values), bool, len(values))
+    keys = _values(items, "item_key")
+    conform[conform] = keys[conform] == np.array(
+        ["/".join(parts) for parts in zip(*(values[conform] for values in ids), strict=True)], dtype=object
     )
+    return conform
 
 
-def _conforms(item: Mapping, modalities: Mapping[str, Modality]) -> bool:
-    """The item's record is what the release schema promises (see the normativity definition)."""
-    ids = [item.get(column) for column in ("client_id", "delivery_id", "item_id")]
-    if not all(is_valid_id(value) for value in ids) or item.get("item_key") != "/".join(ids):
-        return False
-    spec = modalities.get(item.get("modality"))
-    if not _answer_present(item, spec):
-        return False
-    if len(spec.parts) > 1:
-        return len(_parts(item, spec)) >= spec.min_parts
-    column = TASK_ANSWER[spec.task]
-    return column not in JSON_ANSWERS or _well_formed_json_list(item[column])
+def _answers(items: pd.DataFrame, modalities: Mapping[str, Modality]) -> tuple[np.ndarray, np.ndarray]:
+    """Per item: whether its consensus answer is present (the task's column, or a label for every part
+    the item has, a part being had when its file was copied into the release), and whether it is also
+    well-formed (boxes_json a JSON list, at least min_parts parts). Items of an unconfigured modality
+    have neither. Column by column, a modality at a time: per-item records cost seconds per 100,000."""
+    answered, well_formed = np.zeros(len(items), dtype=bool), np.zeros(len(items), dtype=bool)
+    modality = _values(items, "modality")
+    for name, spec in modalities.items():
+        rows = modality == name
+        if not rows.any():
+            continue
+        if len(spec.parts) > 1:
+            has = np.array([_texts(items, f"{part}_path")[rows] for part in spec.parts])
+            labelled = np.array([_texts(items, f"label_{part}")[rows] for part in spec.parts])
+            present = has.any(axis=0) & (labelled | ~has).all(axis=0)
+            answered[rows] = present
+            well_formed[rows] = present & (has.sum(axis=0) >= spec.min_parts)
+        else:
+            column = TASK_ANSWER[spec.task]
+            present = _texts(items, column)[rows]
+            answered[rows] = present
+            if column in JSON_ANSWERS:
+                shaped = present.copy()
+                shaped[present] = _json_lists(_values(items, column)[rows][present])
+                well_formed[rows] = shaped
+            else:
+                well_formed[rows] = present
+    return answered, well_formed
 
 
-def _cross_modal(item: Mapping, spec: Modality | None) -> float:
-    """1 when a multi-part item's labelled parts agree, 0 when they differ; NaN with fewer than two labels."""
-    if spec is None or len(spec.parts) < 2:
-        return math.nan
-    labels = [label for part in spec.parts if (label := _text(item.get(f"label_{part}"))) is not None]
-    return float(len(set(labels)) == 1) if len(labels) >= 2 else math.nan
+def _cross_modal(items: pd.DataFrame, modalities: Mapping[str, Modality]) -> np.ndarray:
+    """Per item, 1 when a multi-part item's labelled parts agree, 0 when they differ; NaN with fewer
+    than two labels and for single-part items."""
+    consistency = np.full(len(items), np.nan)
+    modality = _values(items, "modality")
+    for name, spec in modalities.items():
+        rows = modality == name
+        if len(spec.parts) < 2 or not rows.any():
+            continue
+        labels = [_values(items, f"label_{part}")[rows] for part in spec.parts]
+        labelled = [_texts(items, f"label_{part}")[rows] for part in spec.parts]
+        first, found = np.full(int(rows.sum()), None, dtype=object), np.zeros(int(rows.sum()), dtype=bool)
+        for values, present in zip(labels, labelled, strict=True):
+            first = np.where(~found & present, values, first)
+            found |= present
+        agree = np.all(
+            [~present | (values == first) for values, present in zip(labels, labelled, strict=True)], axis=0
+        )
+        consistency[rows] = np.where(np.sum(labelled, axis=0) >= 2, agree.astype(float), np.nan)
+    return consistency
 
 
 def _flag(items: pd.DataFrame, column: str) -> pd.Series:
@@ -197,23 +227,12 @@ def quality_report(
     released = pd.Timestamp(released_at)
     released = released.tz_localize("UTC") if released.tzinfo is None else released
     items = items.reset_index(drop=True)
-    columns = [column for column in items.columns if _read_per_item(column)]
-    # built from the columns' lists: five times faster than `to_dict("records")` on 100,000 items
-    records = [
-        dict(zip(columns, values, strict=True))
-        for values in zip(*(items[c].tolist() for c in columns), strict=True)
-    ]
-    specs = [modalities.get(item.get("modality")) for item in records]
     no_items = "the release has no items"
 
     agreement = pd.to_numeric(items["agreement"], errors="coerce").astype(float)
-    cross_modal = pd.Series(
-        [_cross_modal(item, spec) for item, spec in zip(records, specs, strict=True)], dtype=float
-    )
-    consistency = pd.concat([agreement, cross_modal], axis=1).mean(axis=1)
-    answered = pd.Series(
-        [_answer_present(item, spec) for item, spec in zip(records, specs, strict=True)], dtype=bool
-    )
+    consistency = pd.concat([agreement, pd.Series(_cross_modal(items, modalities))], axis=1).mean(axis=1)
+    answered, well_formed = _answers(items, modalities)
+    conforms = _ids_conform(items) & well_formed
     uploaded = pd.to_datetime(items["uploaded_at"], utc=True)
     timely = (released - uploaded <= timely_within).astype(float).where(uploaded.notna())
     days = timely_within / timedelta(days=1)
@@ -224,7 +243,7 @@ def quality_report(
             "match [a-z0-9][a-z0-9_-]{0,63}, item_key is client_id/delivery_id/item_id, the modality is "
             "configured, and its answer is present and well-formed (label, transcript, boxes_json parsing "
             "as a JSON list, or a label for each of at least min_parts parts).",
-            _mean(pd.Series([float(_conforms(item, modalities)) for item in records], dtype=float), no_items),
+            _mean(pd.Series(conforms, dtype=float), no_items),
         ),
         "completeness": (
             "Share of items whose every listed file is present in the release (files_present) and whose "
@@ -249,8 +268,8 @@ def quality_report(
             _mean(timely, "no item has an upload time"),
         ),
         "accessibility": (
-            "Share of items whose every file in the release was read back after writing with the sha256 "
-            "it was written with (files_verified).",
+            "Share of items whose every file in the release, hashed as it was written (read back after a "
+            "server-side copy), has the sha256 intake recorded for it (files_verified).",
             _mean(_flag(items, "files_verified"), no_items),
         ),
     }
