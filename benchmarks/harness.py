@@ -91,6 +91,15 @@ def measure(
     )
 
 
+def median_round(measured: list[Result]) -> Result:
+    """Of the same variant measured round after round, the round with the median time, its note
+    listing every round's: on this machine a few seconds' work varies by a third between runs."""
+    median = sorted(measured, key=lambda r: r.seconds)[len(measured) // 2]
+    times = ", ".join(f"{r.seconds:.1f}" for r in measured)
+    median.note = "; ".join(filter(None, [median.note, f"median of {len(measured)} rounds ({times} s)"]))
+    return median
+
+
 @contextmanager
 def dask_client(workers: int) -> Iterator:
     """A LocalCluster of `workers` single-threaded process workers, as in production."""

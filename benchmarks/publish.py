@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from annobase.object_store import LocalObjectStore
+
 # Imported here, not in `project`: in production the code location has them loaded long before a
 # publish, and the fresh process of each variant imports this module before its clock starts.
 from annobase.settings import load_settings
@@ -41,8 +43,7 @@ from assets.release.publishing import (
     write_release,
 )
 from assets.release.signing import generate_key_pem, load_signing_key
-from benchmarks.harness import Outcome, Result, dask_client, measure, worker_peak_mib
-from resources.object_store import LocalObjectStore
+from benchmarks.harness import Outcome, Result, dask_client, measure, median_round, worker_peak_mib
 
 NAME = "publish"
 TARGET = "one release of 100,000 items (~1 GB of files) within 1.5× of `sha256sum` + `cp`"
@@ -320,7 +321,7 @@ def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Resu
             rounds["floor"].append(
                 measure(NAME, "floor", label, floor, str(folder), workers, str(floor_out), workers=workers)
             )
-    results = [_median_round(measured) for measured in rounds.values() if measured]
+    results = [median_round(measured) for measured in rounds.values() if measured]
     if rounds["project"] and rounds["floor"]:
         results[0].note += "; " + manifest_matches_sha256sum(folder, floor_out.with_suffix(".sha256"))
     if "baseline" in variants:
@@ -331,14 +332,6 @@ def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Resu
     _set_aside(floor_out, workdir)
     floor_out.with_suffix(".sha256").unlink(missing_ok=True)
     return results
-
-
-def _median_round(measured: list[Result]) -> Result:
-    """The round with the median time, its note listing every round's."""
-    median = sorted(measured, key=lambda r: r.seconds)[len(measured) // 2]
-    times = ", ".join(f"{r.seconds:.1f}" for r in measured)
-    median.note = "; ".join(filter(None, [median.note, f"median of {len(measured)} rounds ({times} s)"]))
-    return median
 
 
 def verdict(results: list[Result]) -> tuple[bool, str]:

@@ -8,9 +8,10 @@ import os
 
 import dagster as dg
 
+from annobase.object_store import ObjectStore
 from resources.catalog import Catalog, CatalogResource
 from resources.dask_cluster import DaskResource
-from resources.object_store import ObjectStore, ObjectStoreResource
+from resources.object_store import ObjectStoreResource
 from resources.signing import SigningKeyResource
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import dagster as dg
 
 from annobase.keys import require_id
-from resources.object_store import ObjectStore, ObjectStoreResource
+from annobase.object_store import ObjectStore
+from resources.object_store import ObjectStoreResource
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 CATALOG_PREFIX = "catalog/"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
-from resources.object_store import ObjectStore, StoredObject
+from annobase.object_store import ObjectStore, StoredObject
 
 # Clocks of the sensor host and the S3 server may differ; the sweep looks this far back as well.
 CLOCK_SLACK = timedelta(minutes=5)

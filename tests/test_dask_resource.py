@@ -1,6 +1,12 @@
 """The Dask resource: a client to an existing scheduler, or a LocalCluster it owns and closes."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 from resources import DaskResource
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _square(value: int) -> int:
@@ -20,3 +26,18 @@ def test_an_existing_scheduler_is_used_and_left_running(dask_cluster):
         assert client.submit(_square, 12).result() == 144
         assert client.scheduler.address == dask_cluster.scheduler_address
     assert dask_cluster.status.name == "running"
+
+
+def test_what_the_workers_run_does_not_import_dagster():
+    """Every kernel the assets ship to Dask, and the store they carry, import without dagster: a
+    worker importing it on its first task paid ~0.4 s of CPU before doing any work."""
+    kernels = [
+        "annobase.object_store",
+        "assets.intake.verify",
+        "assets.cleaning.item_content",
+        "assets.quality.batch_quality",
+        "assets.release.publishing",
+    ]
+    check = f"import sys; import {', '.join(kernels)}; print('dagster' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.strip() == "False"

@@ -63,6 +63,12 @@ def test_copy_leaves_the_source_untouched(store):
     assert store.get("uploads/c/d/items/x.png") == b"\x89PNG..."
 
 
+def test_put_unpublished_writes_over_a_stale_file(store):
+    store.put_unpublished("datasets/e/v0001/data/files/c/d/a.text.txt", b"a stale, longer text file")
+    store.put_unpublished("datasets/e/v0001/data/files/c/d/a.text.txt", "巷道顶板".encode())
+    assert store.get("datasets/e/v0001/data/files/c/d/a.text.txt") == "巷道顶板".encode()
+
+
 def test_copy_and_hash_reports_the_copy_it_made(store):
     data = bytes(range(256)) * 40
     store.put("uploads/c/d/a.wav", data)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from annobase.object_store import LocalObjectStore
 from resources.catalog import Catalog
-from resources.object_store import LocalObjectStore
 
 REPO = Path(__file__).resolve().parents[1]
 

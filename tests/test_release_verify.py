@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from annobase.object_store import LocalObjectStore
 from annobase.verify import run_verify
 from assets.release.release_manifest import (
     MANIFEST_NAME,
@@ -34,7 +35,6 @@ from assets.release.signing import (
     sign,
     verify_signature,
 )
-from resources.object_store import LocalObjectStore
 
 RELEASE = "datasets/energy/2026.11.1"
 PARQUET = "data/items.parquet"

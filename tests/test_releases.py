@@ -211,6 +211,10 @@ class FailingStore:
         self._spend()
         return self._store.copy(source, target)
 
+    def put_unpublished(self, key, data):
+        self._spend()
+        return self._store.put_unpublished(key, data)
+
     def copy_and_hash(self, source, target):
         self._spend()
         return self._store.copy_and_hash(source, target)

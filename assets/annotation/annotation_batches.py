@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from annobase.keys import DeliveryRef
+from annobase.object_store import ObjectStore
 from annobase.settings import Settings, load_settings
 from assets.annotation.batching import PlannedBatch, plan_batches
 from assets.annotation.label_studio_config import labeling_config
@@ -22,7 +23,6 @@ from assets.partitions import (
 )
 from resources import CatalogResource, ObjectStoreResource
 from resources.catalog import Catalog, CatalogSnapshot
-from resources.object_store import ObjectStore
 
 PART_KEYS = {"image": "image_key", "audio": "audio_key"}
 

@@ -7,42 +7,25 @@ import dagster as dg
 import pandas as pd
 
 from annobase.keys import DeliveryRef
+from annobase.object_store import ObjectStore
 from annobase.settings import Settings, load_settings
+from assets.cleaning.item_content import read_item_content
 from assets.cleaning.near_duplicates import (
     Duplicate,
     exact_duplicates,
-    image_phash,
     near_hash_duplicates,
     near_text_duplicates,
 )
-from assets.cleaning.pii import mask_pii
 from assets.intake.raw_items import raw_items
 from assets.partitions import deliveries_backfill_policy, deliveries_by_client, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
 from resources.catalog import Catalog, CatalogSnapshot
-from resources.object_store import ObjectStore
 
 DROP_REASONS = {
     "exact": "exact_duplicate",
     "near_text": "near_duplicate_text",
     "near_image": "near_duplicate_image",
 }
-
-
-def read_item_content(items: list[dict], store: ObjectStore, mask: bool) -> list[dict]:
-    """On a Dask worker: each item's text (masked when `mask`) and its image's perceptual hash."""
-    prepared = []
-    for item in items:
-        text, findings, phash = None, 0, None
-        if item.get("text_key"):
-            text = store.get(item["text_key"]).decode("utf-8")
-            if mask:
-                masked = mask_pii(text)
-                text, findings = masked.text, len(masked.found)
-        if item.get("image_key"):
-            phash = image_phash(store.get(item["image_key"]))
-        prepared.append({"item_key": item["item_key"], "text": text, "pii_masked": findings, "phash": phash})
-    return prepared
 
 
 def format_problems(parts: pd.DataFrame, settings: Settings) -> dict[str, tuple[str, str]]:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from annobase.keys import DeliveryRef
+from annobase.object_store import ObjectStore
 from annobase.settings import Settings
 from assets.intake.manifest import DeliveryRejected, ParsedManifest, parse_manifest, valid_item_reference
 from assets.intake.quarantine import quarantine_delivery, quarantine_item
 from assets.intake.verify import ItemVerdict, verify_items
-from resources.object_store import ObjectStore
 
 
 class ManifestVanished(Exception):

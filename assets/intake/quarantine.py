@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from annobase.keys import DeliveryRef
+from annobase.object_store import ObjectStore
 from assets.intake.manifest import FileSpec
 from assets.intake.reasons import Reason
-from resources.object_store import ObjectStore
 
 INVALID_KEYS_PREFIX = "quarantine/_invalid_keys/"
 

@@ -11,10 +11,10 @@ import io
 import wave
 from dataclasses import dataclass, field
 
+from annobase.object_store import ObjectStore
 from assets.intake import reasons as r
 from assets.intake.manifest import FileSpec, ManifestItem
 from assets.intake.reasons import Reason
-from resources.object_store import ObjectStore
 
 
 @dataclass

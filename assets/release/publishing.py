@@ -20,9 +20,9 @@ from datetime import datetime
 
 import pandas as pd
 
+from annobase.object_store import ObjectStore
 from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
 from assets.release.signing import SigningKey, sign
-from resources.object_store import ObjectStore
 
 VERSION = re.compile(r"v(\d{4,})")
 DATA_FILE = "data/items.parquet"
@@ -155,7 +155,13 @@ def _gathered(dask_client, futures: list) -> list:
 
 def _put_texts(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]:
     """Each (key, text) of `calls` written: (sha256, bytes) of each."""
-    return _in_threads(store, lambda key, text: _put(store, key, text.encode()), _pairs(calls))
+
+    def put(key: str, text: str) -> tuple[str, int]:
+        data = text.encode()
+        store.put_unpublished(key, data)
+        return hashlib.sha256(data).hexdigest(), len(data)
+
+    return _in_threads(store, put, _pairs(calls))
 
 
 def _copy_and_hash_all(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from annobase.object_store import ObjectStore
 from assets.release.signing import fingerprint, verify_signature
-from resources.object_store import ObjectStore
 
 SCHEMA = "annobase.release-manifest/1"
 MANIFEST_NAME = "MANIFEST.json"

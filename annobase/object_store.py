@@ -1,0 +1,349 @@
+"""The object store: one interface, two implementations with the identical key layout.
+
+`S3ObjectStore` talks to S3 or any S3-compatible server through boto3; `LocalObjectStore` keeps the
+same keys as files under a directory, for the zero-setup demo. Both list keys in S3's order (UTF-8
+byte order) and honour `start_after`, which is what the sensors' cursors rely on.
+
+Kept free of dagster (the resource that opens a store is `resources.object_store`): every Dask task
+that carries a store unpickles it, and a worker importing dagster for that paid ~0.4 s of CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from itertools import count
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A listed key. `etag` may be None from `list` on stores where it costs a read; `head` fills it."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str | None
+
+
+class ObjectStore(ABC):
+    """What annobase needs from an object store, and nothing more."""
+
+    bucket: str
+    remote: bool  # whether readers (DuckDB, Dask) need the fsspec filesystem registered to reach it
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> str:
+        """Write `data` at `key` and return its ETag."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The object's bytes; KeyError when the key does not exist."""
+
+    @abstractmethod
+    def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
+        """The object's size, and its bytes only if it has at most `limit` of them (one request, where
+        a HEAD then a GET took two); KeyError when the key does not exist."""
+
+    @abstractmethod
+    def head(self, key: str) -> StoredObject | None:
+        """The object's size and ETag, or None when the key does not exist."""
+
+    @abstractmethod
+    def list(
+        self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
+    ) -> Iterator[StoredObject]:
+        """Keys under `prefix`, strictly after `start_after`, in UTF-8 byte order, fetched page by page."""
+
+    @abstractmethod
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The 'directories' one level below `prefix` (which ends in '/'), each ending in '/', sorted."""
+
+    @abstractmethod
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Copy inside the store (server-side on S3), so quarantine never moves or alters an upload."""
+
+    def put_unpublished(self, key: str, data: bytes) -> None:
+        """Write `data` at `key`, which no reader opens before something written later names it (a
+        release's files, named by its MANIFEST and LATEST); a store may then skip what `put` does to
+        keep half-written objects from readers."""
+        self.put(key, data)
+
+    def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
+        """Copy inside the store and return the copy's sha256 and size, read back: a server-side
+        copy's bytes are only known by reading them."""
+        self.copy(source_key, target_key)
+        data = self.get(target_key)
+        return hashlib.sha256(data).hexdigest(), len(data)
+
+    @abstractmethod
+    def url(self, key: str = "") -> str:
+        """The key's address for fsspec-based readers (DuckDB, Dask, pandas)."""
+
+    @abstractmethod
+    def filesystem(self):
+        """An fsspec filesystem that resolves `url()` addresses."""
+
+
+_TEMPORARY_NAMES = count()  # with the process and thread ids, a name no other writer uses
+
+
+def _check_key(key: str) -> str:
+    """Keys are relative, '/'-separated and never step outside the bucket."""
+    if not key or key.startswith("/") or "\\" in key or any(seg in ("", ".", "..") for seg in key.split("/")):
+        raise ValueError(f"unsafe object key {key!r}")
+    return key
+
+
+@cache
+def _s3_client(endpoint_url: str | None, region: str | None):
+    """One boto3 client per process and endpoint (clients are thread-safe): a store unpickled for
+    every Dask task would otherwise build a session and load botocore's models each time, which
+    cost more CPU than the task's own reads."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32),
+    )
+
+
+class S3ObjectStore(ObjectStore):
+    """boto3 against AWS or any S3-compatible endpoint; credentials come from boto3's own environment."""
+
+    remote = True
+
+    def __init__(self, bucket: str, endpoint_url: str | None = None):
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url or None
+        self._client = None
+
+    def __getstate__(self):
+        # boto3 clients do not pickle; Dask workers build their own.
+        return {"bucket": self.bucket, "endpoint_url": self.endpoint_url, "_client": None}
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = _s3_client(self.endpoint_url, os.environ.get("AWS_REGION") or None)
+        return self._client
+
+    def put(self, key: str, data: bytes) -> str:
+        response = self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data)
+        return response["ETag"].strip('"')
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey as error:
+            raise KeyError(key) from error
+
+    def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=_check_key(key))
+        except self.client.exceptions.NoSuchKey as error:
+            raise KeyError(key) from error
+        size, body = response["ContentLength"], response["Body"]
+        if size > limit:
+            body.close()  # the headers said enough: the body is never downloaded
+            return size, None
+        return size, body.read()
+
+    def head(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(
+            key, response["ContentLength"], response["LastModified"], response["ETag"].strip('"')
+        )
+
+    def list(
+        self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
+    ) -> Iterator[StoredObject]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": page_size}}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+            for entry in page.get("Contents", ()):
+                yield StoredObject(
+                    entry["Key"], entry["Size"], entry["LastModified"], entry["ETag"].strip('"')
+                )
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        return sorted(entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", ()))
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        self.client.copy(
+            {"Bucket": self.bucket, "Key": _check_key(source_key)}, self.bucket, _check_key(target_key)
+        )
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def filesystem(self):
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            client_kwargs={
+                "endpoint_url": self.endpoint_url,
+                "region_name": os.environ.get("AWS_REGION") or None,
+            },
+            use_listings_cache=False,
+        )
+
+
+class LocalObjectStore(ObjectStore):
+    """The same key layout as files under `{root}/{bucket}/`; writes are atomic renames."""
+
+    remote = False
+
+    def __init__(self, root: str, bucket: str):
+        self.bucket = bucket
+        self.root = Path(root).absolute() / bucket
+
+    def _path(self, key: str) -> str:
+        # plain strings: pathlib's joins and parsing were a third of a release's per-file cost
+        return f"{self.root}/{_check_key(key)}"
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        directory = os.path.dirname(path)
+        # a unique temporary name in the target's directory, then an atomic rename: readers see the
+        # whole object or none (cheaper than tempfile's random names, which retry on collisions)
+        temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
+        _in_directory(directory, lambda: _write_new(temporary, data))
+        os.replace(temporary, path)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def get(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise KeyError(key) from error
+
+    def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
+        try:
+            with open(self._path(key), "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                return size, (handle.read() if size <= limit else None)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            raise KeyError(key) from error
+
+    def head(self, key: str) -> StoredObject | None:
+        path = Path(self._path(key))
+        if not path.is_file():
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        stat = path.stat()
+        return StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), digest.hexdigest())
+
+    def list(
+        self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
+    ) -> Iterator[StoredObject]:
+        yield from self._walk(self.root, "", prefix, start_after or "")
+
+    def _walk(self, directory: Path, dir_key: str, prefix: str, start_after: str) -> Iterator[StoredObject]:
+        """Depth-first in S3 key order: a directory sorts as its name plus '/', as its keys do.
+
+        Subtrees that lie wholly at or before `start_after`, or outside `prefix`, are never entered.
+        """
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return
+        named = sorted(
+            ((entry.name + "/" if entry.is_dir() else entry.name), entry)
+            for entry in entries
+            if not entry.name.startswith(".tmp-")
+        )
+        for name, entry in named:
+            key = dir_key + name
+            if entry.is_dir():
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                if key < start_after and not start_after.startswith(key):
+                    continue
+                yield from self._walk(Path(entry.path), key, prefix, start_after)
+            elif key.startswith(prefix) and key > start_after:
+                stat = entry.stat()
+                yield StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), None)
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        try:
+            entries = os.scandir(self.root / prefix) if prefix else os.scandir(self.root)
+            return sorted(prefix + entry.name + "/" for entry in entries if entry.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        source, target = self._path(source_key), self._path(target_key)
+        _in_directory(os.path.dirname(target), lambda: shutil.copyfile(source, target))
+
+    def put_unpublished(self, key: str, data: bytes) -> None:
+        """Written in place: no temporary file and rename (a third of a small file's cost)."""
+        path = self._path(key)
+        _in_directory(os.path.dirname(path), lambda: _write(path, data))
+
+    def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
+        """One read and one write, the bytes written hashed: here the copy is this process's own
+        write, so reading it back would only return the same buffer, at twice the system calls."""
+        source, target = self._path(source_key), self._path(target_key)
+        try:
+            with open(source, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise KeyError(source_key) from error
+        _in_directory(os.path.dirname(target), lambda: _write(target, data))
+        return hashlib.sha256(data).hexdigest(), len(data)
+
+    def url(self, key: str = "") -> str:
+        return f"{self.root}/{key}"
+
+    def filesystem(self):
+        import fsspec
+
+        return fsspec.filesystem("file")
+
+
+def _write_new(path: str, data: bytes) -> None:
+    with open(path, "xb") as handle:
+        handle.write(data)
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def _in_directory(directory: str, create_file: Callable[[], object]) -> None:
+    """`create_file()`, making `directory` first only if it is missing: most files of a release or
+    delivery land in a directory that exists, and `makedirs` per file was a tenth of a copy's cost."""
+    try:
+        create_file()
+    except FileNotFoundError:
+        # made and tried again whatever was missing: asking first would race with another process
+        # making the same directory; a missing source fails again here
+        os.makedirs(directory, exist_ok=True)
+        create_file()
