@@ -91,7 +91,7 @@ def prepare(size: int, workdir: Path) -> Path:
         path.write_bytes(data)
         item_key = f"{client}/{delivery}/{item_id}"
         if part != "text":
-            uploads.append((item_key, part, upload_key, hashlib.sha256(data).hexdigest()))
+            uploads.append((item_key, part, upload_key, hashlib.sha256(data).hexdigest(), len(data)))
         rows.append(
             _item_row(
                 item_key, client, delivery, item_id, modality, data.decode() if part == "text" else None
@@ -107,7 +107,7 @@ def prepare(size: int, workdir: Path) -> Path:
         + (items.groupby(["delivery_id", "modality"]).cumcount() // BATCH_SIZE).astype(str)
     )
     items.to_parquet(folder / "items.parquet", index=False)
-    pd.DataFrame(uploads, columns=["item_key", "part", "upload_key", "sha256"]).to_parquet(
+    pd.DataFrame(uploads, columns=["item_key", "part", "upload_key", "sha256", "bytes"]).to_parquet(
         folder / "uploads.parquet", index=False
     )
     _batches(items).to_parquet(folder / "batches.parquet", index=False)

@@ -54,7 +54,7 @@ def gather_release(writer, industry: str):
         frames.append(table)
         raw = writer.read_partition("raw_items", partition)
         raw = raw[raw.item_key.isin(table.item_key)]
-        uploads.append(raw[raw.part != "text"][["item_key", "part", "upload_key", "sha256"]])
+        uploads.append(raw[raw.part != "text"][["item_key", "part", "upload_key", "sha256", "bytes"]])
         texts.update(
             {
                 key: text

@@ -211,22 +211,32 @@ def release_file_path(item_key: str, part: str, upload_key: str) -> str:
     return f"data/files/{item_key}.{part}{'' if suffix == '.' else suffix.lower()}"
 
 
-def _data_and_documents(
+def _drafted(
     store: ObjectStore,
     files: ReleaseFiles,
     items: pd.DataFrame,
+    data_files: dict[str, tuple[str, int]],
     verified: Callable[[str], bool],
-    hashes: dict[str, str],
     documents: Callable[..., dict[str, bytes]],
-) -> dict[str, bytes]:
-    """Write the Parquet with each item's `files_verified`, and return the documents built on it."""
+    manifest: Callable[[dict[str, tuple[str, int]]], bytes],
+) -> tuple[dict[str, bytes], bytes]:
+    """Write the Parquet with each item's `files_verified`; return the documents built on it and the
+    manifest listing them with `data_files` (path -> sha256, bytes) and the Parquet."""
     listed = zip(*(items[column].tolist() for column in PART_COLUMNS.values()), strict=True)
     items = items.assign(
         files_verified=[all(verified(path) for path in row if isinstance(path, str)) for row in listed]
     )
     data, schema = parquet_file(items)
     files.put(store, DATA_FILE, data)
-    return documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]}, schema)
+    hashes = {path: sha256 for path, (sha256, _) in data_files.items()}
+    contents = documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]}, schema)
+    listing = {**data_files, DATA_FILE: files.written[DATA_FILE]}
+    listing.update({path: _digest(data) for path, data in contents.items()})
+    return contents, manifest(listing)
+
+
+def _digest(data: bytes) -> tuple[str, int]:
+    return hashlib.sha256(data).hexdigest(), len(data)
 
 
 def write_release(
@@ -245,9 +255,9 @@ def write_release(
 ) -> ReleaseFiles:
     """Write a whole release.
 
-    `uploads` (item_key, part, upload_key, sha256) are the media files copied in byte for byte;
-    `texts` are the cleaned texts (PII-masked where the industry requires it), written instead of
-    the uploaded text files, which may hold what masking removed. The files are copied and written
+    `uploads` (item_key, part, upload_key, sha256, bytes) are the media files copied in byte for
+    byte; `texts` are the cleaned texts (PII-masked where the industry requires it), written instead
+    of the uploaded text files, which may hold what masking removed. The files are copied and written
     on the Dask workers of `dask_client`. `documents(items, hashes, schema)` returns the Croissant
     card and quality report, given the sha256 of every data file (media, texts, Parquet) by path
     and the Parquet's Arrow schema.
@@ -256,12 +266,13 @@ def write_release(
     files = ReleaseFiles(release + "/")
     items = items.copy()
     paths: dict[tuple[str, str], str] = {}
-    copies = []
+    copies, expected = [], {}
     # from the columns' lists: iterating rows of Arrow-backed columns was most of the cost
-    columns = (uploads[c].tolist() for c in ("item_key", "part", "upload_key", "sha256"))
-    for item_key, part, upload_key, sha256 in zip(*columns, strict=True):
+    columns = (uploads[c].tolist() for c in ("item_key", "part", "upload_key", "sha256", "bytes"))
+    for item_key, part, upload_key, sha256, size in zip(*columns, strict=True):
         path = release_file_path(item_key, part, upload_key)
         copies.append((upload_key, path, sha256))
+        expected[path] = (sha256, size)
         paths[(item_key, part)] = path
     text_files = {}
     for item_key, text in texts.items():
@@ -273,28 +284,31 @@ def write_release(
     for part, column in PART_COLUMNS.items():
         items[column] = [paths.get((item_key, part)) for item_key in item_keys]
     items["files_present"] = items[list(PART_COLUMNS.values())].notna().any(axis=1)
-    # drafted while the workers copy, from the hashes intake recorded (the documents list every
-    # file's hash); drafted again only if a copy's bytes are not the ones intake hashed
-    expected = {path: sha256 for _, path, sha256 in copies}
-    expected.update({path: hashlib.sha256(text.encode()).hexdigest() for path, text in text_files.items()})
-    contents = _data_and_documents(store, files, items, lambda path: path in expected, expected, documents)
+
+    def manifest(listing: dict[str, tuple[str, int]]) -> bytes:
+        return build_manifest(
+            release=release,
+            industry=industry,
+            version=version,
+            files=listing,
+            lineage=lineage,
+            signing_key_fingerprint=key.fingerprint,
+            created_at=created_at.isoformat(),
+            code_version=code_version,
+        )
+
+    # drafted while the workers copy, from the hashes and sizes intake recorded (the documents and
+    # the manifest list every file's); drafted again if a file was not written as recorded
+    expected.update({path: _digest(text.encode()) for path, text in text_files.items()})
+    draft = _drafted(store, files, items, expected, lambda path: path in expected, documents, manifest)
     finish_copies()
-    if not all(files.verified.values()):
-        copied = {path: sha256 for path, (sha256, _) in files.written.items() if path in expected}
-        contents = _data_and_documents(store, files, items, files.verified.get, copied, documents)
+    if any(files.written[path] != entry for path, entry in expected.items()):
+        written = {path: files.written[path] for path in expected}
+        draft = _drafted(store, files, items, written, files.verified.get, documents, manifest)
+    contents, manifest_bytes = draft
     for path, data in contents.items():
         files.put(store, path, data)
-    manifest = build_manifest(
-        release=release,
-        industry=industry,
-        version=version,
-        files=files.written,
-        lineage=lineage,
-        signing_key_fingerprint=key.fingerprint,
-        created_at=created_at.isoformat(),
-        code_version=code_version,
-    )
-    store.put(f"{release}/{MANIFEST_NAME}", manifest)
-    store.put(f"{release}/{SIGNATURE_NAME}", sign(manifest, key))
+    store.put(f"{release}/{MANIFEST_NAME}", manifest_bytes)
+    store.put(f"{release}/{SIGNATURE_NAME}", sign(manifest_bytes, key))
     store.put(dataset_prefix(industry) + "LATEST", version.encode())
     return files
