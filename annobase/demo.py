@@ -229,7 +229,15 @@ def run_demo(workdir: Path, items_per_delivery: int, seed: int) -> int:
     prepare_environment(workdir)
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    from assets import worker_kernels
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        preload=[worker_kernels.__name__],
+    ) as cluster:
         os.environ["ANNOBASE_DASK_ADDRESS"] = cluster.scheduler_address
         import dagster as dg
 

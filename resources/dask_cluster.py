@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from assets import worker_kernels
+
 
 class DaskResource(dg.ConfigurableResource):
     """Where the heavy transforms run."""
@@ -35,6 +37,7 @@ class DaskResource(dg.ConfigurableResource):
                 processes=True,
                 memory_limit=self.local_worker_memory_limit,
                 dashboard_address=None,
+                preload=[worker_kernels.__name__],
             ) as cluster,
             Client(cluster) as client,
         ):

@@ -43,8 +43,15 @@ def dask_cluster(seaweedfs):
     """Two process workers, started after the S3 credentials are in the environment they inherit."""
     from distributed import LocalCluster
 
+    from assets import worker_kernels
+
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        memory_limit="2GiB",
+        preload=[worker_kernels.__name__],
     ) as cluster:
         yield cluster
 
