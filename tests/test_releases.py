@@ -190,34 +190,28 @@ class FailingStore:
     """The S3 server going away mid-publish: every write after the first `allowed` fails (counted
     per process: the release's copies run on the Dask workers, which get their own copy)."""
 
+    WRITES = ("put", "copy", "put_unpublished", "copy_and_hash")
+
     def __init__(self, store, allowed: int):
         self._store, self.allowed = store, allowed
 
     def __getattr__(self, name):
         if name.startswith("__") or name == "_store":  # pickling asks before `_store` exists
             raise AttributeError(name)
-        return getattr(self._store, name)
+        attribute = getattr(self._store, name)
+        if name not in self.WRITES:
+            return attribute
+
+        def spent_first(*args):
+            self._spend()
+            return attribute(*args)
+
+        return spent_first
 
     def _spend(self):
         self.allowed -= 1
         if self.allowed < 0:
             raise ConnectionError("S3 endpoint went away")
-
-    def put(self, key, data):
-        self._spend()
-        return self._store.put(key, data)
-
-    def copy(self, source, target):
-        self._spend()
-        return self._store.copy(source, target)
-
-    def put_unpublished(self, key, data):
-        self._spend()
-        return self._store.put_unpublished(key, data)
-
-    def copy_and_hash(self, source, target):
-        self._spend()
-        return self._store.copy_and_hash(source, target)
 
 
 def test_an_interrupted_publish_leaves_no_latest_and_the_next_run_redoes_it(base, signing, monkeypatch):

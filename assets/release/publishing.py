@@ -130,7 +130,7 @@ class ReleaseFiles:
 
 def _put(store: ObjectStore, key: str, data: bytes) -> tuple[str, int]:
     store.put(key, data)
-    return hashlib.sha256(data).hexdigest(), len(data)
+    return _digest(data)
 
 
 def _chunks(calls: list[tuple[str, str]]) -> list[pd.DataFrame]:
@@ -159,7 +159,7 @@ def _put_texts(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]
     def put(key: str, text: str) -> tuple[str, int]:
         data = text.encode()
         store.put_unpublished(key, data)
-        return hashlib.sha256(data).hexdigest(), len(data)
+        return _digest(data)
 
     return _in_threads(store, put, _pairs(calls))
 
