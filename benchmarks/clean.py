@@ -207,16 +207,20 @@ def _answer(exact, near, masked) -> str:
     return f"exact {int(exact)}, near {int(near)}, masked {int(masked)}"
 
 
-def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Result]:
+def run(
+    size: int, workers: int, workdir: Path, variants: set[str], one_worker_too: bool = False
+) -> list[Result]:
+    """One round each: at full size the project takes about a minute, long enough that the
+    machine's drift over a few minutes matters less than it does for qa's seconds."""
     folder = prepare(size, workdir)
     label = f"{size:,} texts"
     results = []
     if "project" in variants:
-        out = workdir / f"clean-{size}-out-{workers}"
-        shutil.rmtree(out, ignore_errors=True)
-        results.append(
-            measure(NAME, "project", label, project, str(folder), workers, str(out), workers=workers)
-        )
+        for count in dict.fromkeys([workers, 1] if one_worker_too else [workers]):
+            out = workdir / f"clean-{size}-out-{count}"
+            shutil.rmtree(out, ignore_errors=True)
+            arguments = (str(folder), count, str(out))
+            results.append(measure(NAME, "project", label, project, *arguments, workers=count))
     if "floor" in variants:
         results.append(measure(NAME, "floor", label, floor, str(folder), workers=1))
     if "baseline" in variants:

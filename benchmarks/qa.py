@@ -7,13 +7,15 @@ Krippendorff's alpha, Dawid–Skene consensus and per-annotator scorecards rolle
 
 - project: `measure_batch` (what the `qa_results` asset runs) per batch on a Dask cluster, one task
   per Parquet file, then the `annotator_scorecards_rolling` SQL over the batches' scorecards; timed
-  from a running cluster (Outcome.seconds), its workers importing the project on their first task.
+  from a running cluster (Outcome.seconds) whose workers preloaded the kernels as they started.
+- processes (measured with the speed-up): the project's own per-file function in 1 and N plain
+  processes, files dealt out in turn, no Dask: what this machine itself gives the speed-up.
 - baseline: the pandas script a data engineer would write: row-wise `apply`, `jiwer.cer` per row,
   Dawid–Skene in Python loops, `krippendorff.alpha` per batch.
 - floor: one process; every batch at once in numpy (Dawid–Skene with each batch's own stopping
   point, alpha from coincidence counts), rapidfuzz for edit distances, DuckDB for the scorecards.
 
-All three answer with the same rounded figures.
+All of them answer with the same rounded figures.
 """
 
 from __future__ import annotations
@@ -258,8 +260,7 @@ def _rolled_up(cards: pd.DataFrame) -> pd.DataFrame:
 def project(directory: str, workers: int) -> harness.Outcome:
     """`measure_batch` per batch on Dask, one task per file, results gathered as they finish.
 
-    Timed from a running cluster, as deployments share a long-lived one (resources/dask_cluster.py);
-    the workers still import the project on their first task.
+    Timed from a running cluster, as deployments share a long-lived one (resources/dask_cluster.py).
     """
     from distributed import as_completed
 
@@ -277,6 +278,36 @@ def project(directory: str, workers: int) -> harness.Outcome:
         seconds = time.perf_counter() - started
         worker_peak = harness.worker_peak_mib(client)
     return harness.Outcome(_items(scores), _answer(scores, cards), worker_peak, seconds)
+
+
+def _share_quality(paths: list[str], batches_path: str) -> tuple[float, pd.DataFrame, pd.DataFrame]:
+    """In one plain process: `_file_quality` over its share of the files, timed from its first."""
+    started = time.perf_counter()
+    parts = [_file_quality(path, batches_path) for path in paths]
+    seconds = time.perf_counter() - started
+    return seconds, pd.concat([part[0] for part in parts]), pd.concat([part[1] for part in parts])
+
+
+def in_processes(directory: str, processes: int) -> harness.Outcome:
+    """The project's per-file function in `processes` plain processes, each given every Nth file,
+    with no scheduler between them: the speed-up this machine gives the same work without Dask.
+    Timed inside the processes, from their first file to the last one's end (start-up and imports
+    excluded, as the project's are by its running cluster)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from assets import worker_kernels
+
+    root = Path(directory)
+    files = [str(path) for path in _annotation_files(root)]
+    shares = [files[start::processes] for start in range(processes)]
+    with ProcessPoolExecutor(
+        processes, mp_context=get_context("spawn"), initializer=worker_kernels.dask_setup, initargs=(None,)
+    ) as pool:
+        parts = list(pool.map(_share_quality, shares, [str(root / "batches.parquet")] * processes))
+    scores = pd.concat([part[1] for part in parts], ignore_index=True)
+    cards = _rolled_up(pd.concat([part[2] for part in parts], ignore_index=True))
+    return harness.Outcome(_items(scores), _answer(scores, cards), seconds=max(part[0] for part in parts))
 
 
 # -- baseline ----------------------------------------------------------------------------------------
@@ -744,21 +775,29 @@ def floor(directory: str) -> harness.Outcome:
 # -- the workload ------------------------------------------------------------------------------------
 
 
-def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[harness.Result]:
-    """Prepare the input once, then measure the requested variants, each in a fresh process, the
-    project and the floor ROUNDS times each (their median round kept)."""
+def run(
+    size: int, workers: int, workdir: Path, variants: set[str], one_worker_too: bool = False
+) -> list[harness.Result]:
+    """Prepare the input once, then measure the requested variants, each in a fresh process: the
+    project (if asked, also on one worker, and the same work in 1 and N plain processes) and the
+    floor in turn, ROUNDS times, each one's median round kept. In turn, because this machine's
+    speed drifts over minutes: rounds measured in blocks minutes apart put the drift into the
+    speed-up and the floor ratio."""
     directory = str(prepare(size, workdir))
     described = _describe(size)
-    results = []
+    runs = []  # (variant, function, arguments, workers)
     if "project" in variants:
-        rounds = [
-            harness.measure(NAME, "project", described, project, directory, workers, workers=workers)
-            for _ in range(ROUNDS)
-        ]
-        results.append(harness.median_round(rounds))
+        counts = dict.fromkeys([workers, 1] if one_worker_too else [workers])
+        runs += [("project", project, (directory, count), count) for count in counts]
+        if one_worker_too:
+            runs += [("processes", in_processes, (directory, count), count) for count in counts]
     if "floor" in variants:
-        rounds = [harness.measure(NAME, "floor", described, floor, directory) for _ in range(ROUNDS)]
-        results.append(harness.median_round(rounds))
+        runs.append(("floor", floor, (directory,), None))
+    rounds: list[list[harness.Result]] = [[] for _ in runs]
+    for _ in range(ROUNDS):
+        for measured, (variant, function, arguments, count) in zip(rounds, runs, strict=True):
+            measured.append(harness.measure(NAME, variant, described, function, *arguments, workers=count))
+    results = [harness.median_round(measured) for measured in rounds]
     if "baseline" in variants:
         results.append(harness.measure(NAME, "baseline", described, baseline, directory))
     return results
