@@ -49,7 +49,6 @@ NAME = "publish"
 TARGET = "one release of 100,000 items (~1 GB of files) within 1.5× of `sha256sum` + `cp`"
 FULL_SIZE = 100_000
 SIZE_UNIT = "items"
-ROUNDS = 3
 
 INDUSTRY = "energy"
 BUCKET = "annobase"
@@ -301,28 +300,28 @@ def cleanup(workdir: Path) -> None:
     shutil.rmtree(workdir / "publish-trash", ignore_errors=True)
 
 
-def run(size: int, workers: int, workdir: Path, variants: set[str]) -> list[Result]:
-    """The project and the floor measured in turn, ROUNDS times each, and each one's fastest round
+def run(size: int, workers: int, workdir: Path, variants: set[str], rounds: int = 3) -> list[Result]:
+    """The project and the floor measured in turn, `rounds` times each, and each one's fastest round
     kept: how fast this disk creates files varies several-fold from minute to minute (FINDINGS.md),
     a slow spell only adds time, and alternating puts both variants through the same spells."""
     folder = prepare(size, workdir)
     label = f"{size:,} items"
     floor_out = workdir / f"publish-{size}-floor"
-    rounds: dict[str, list[Result]] = {"project": [], "floor": []}
-    for _ in range(ROUNDS):
+    by_variant: dict[str, list[Result]] = {"project": [], "floor": []}
+    for _ in range(rounds):
         if "project" in variants:
             _set_aside(folder / "store" / BUCKET / "datasets", workdir)
             note = f"copies spread over the Dask workers, {FILES_PER_TASK:,} files per task"
-            rounds["project"].append(
+            by_variant["project"].append(
                 measure(NAME, "project", label, project, str(folder), workers, workers=workers, note=note)
             )
         if "floor" in variants:
             _set_aside(floor_out, workdir)
-            rounds["floor"].append(
+            by_variant["floor"].append(
                 measure(NAME, "floor", label, floor, str(folder), workers, str(floor_out), workers=workers)
             )
-    results = [fastest_round(measured) for measured in rounds.values() if measured]
-    if rounds["project"] and rounds["floor"]:
+    results = [fastest_round(measured) for measured in by_variant.values() if measured]
+    if by_variant["project"] and by_variant["floor"]:
         results[0].note += "; " + manifest_matches_sha256sum(folder, floor_out.with_suffix(".sha256"))
     if "baseline" in variants:
         out = workdir / f"publish-{size}-baseline"

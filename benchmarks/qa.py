@@ -45,7 +45,6 @@ POOL_GOOD_ANNOTATORS = 58  # plus one careless and one spammer (simulator.defaul
 BATCHES_PER_FILE = 10
 TRANSCRIPT_SHARE = 5  # one transcript per five label annotations
 SEED = 20240601
-ROUNDS = 3  # the project and the floor take seconds: each is measured this many times, median kept
 
 _PARSED_AT = pd.Timestamp("2024-06-01T12:00:00Z")
 _ROLLING_SQL = Path(__file__).resolve().parents[1] / "sql" / "annotator_scorecards_rolling.sql"
@@ -776,13 +775,18 @@ def floor(directory: str) -> harness.Outcome:
 
 
 def run(
-    size: int, workers: int, workdir: Path, variants: set[str], one_worker_too: bool = False
+    size: int,
+    workers: int,
+    workdir: Path,
+    variants: set[str],
+    rounds: int = 3,
+    one_worker_too: bool = False,
 ) -> list[harness.Result]:
     """Prepare the input once, then measure the requested variants, each in a fresh process: the
     project (if asked, also on one worker, and the same work in 1 and N plain processes) and the
-    floor in turn, ROUNDS times, each one's median round kept. In turn, because this machine's
-    speed drifts over minutes: rounds measured in blocks minutes apart put the drift into the
-    speed-up and the floor ratio."""
+    floor in turn, `rounds` times (each takes seconds), each one's median round kept. In turn,
+    because this machine's speed drifts over minutes: rounds measured in blocks minutes apart put
+    the drift into the speed-up and the floor ratio."""
     directory = str(prepare(size, workdir))
     described = _describe(size)
     runs = []  # (variant, function, arguments, workers)
@@ -793,11 +797,11 @@ def run(
             runs += [("processes", in_processes, (directory, count), count) for count in counts]
     if "floor" in variants:
         runs.append(("floor", floor, (directory,), None))
-    rounds: list[list[harness.Result]] = [[] for _ in runs]
-    for _ in range(ROUNDS):
-        for measured, (variant, function, arguments, count) in zip(rounds, runs, strict=True):
+    by_run: list[list[harness.Result]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for measured, (variant, function, arguments, count) in zip(by_run, runs, strict=True):
             measured.append(harness.measure(NAME, variant, described, function, *arguments, workers=count))
-    results = [harness.median_round(measured) for measured in rounds]
+    results = [harness.median_round(measured) for measured in by_run]
     if "baseline" in variants:
         results.append(harness.measure(NAME, "baseline", described, baseline, directory))
     return results

@@ -33,7 +33,7 @@ _SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 # LSH candidates are confirmed on the shingle sets, so a false positive costs only a check while a
 # false negative is a duplicate paid for twice: weighing misses 19:1 finds 95% of pairs at exactly
 # the threshold and 99% at 0.05 above it (datasketch's default 1:1 weights: 40% and 69%)
-_LSH_WEIGHTS = (0.05, 0.95)
+LSH_WEIGHTS = (0.05, 0.95)
 # candidates whose MinHash estimate is this far below the threshold skip the exact check: 20 to 150
 # times fewer checks on the simulated corpora; at 128 permutations the estimate's standard deviation
 # near a 0.8 threshold is 0.035, so under 0.3% of pairs at the threshold are lost
@@ -160,7 +160,7 @@ def _shared_buckets(signatures: np.ndarray, bands: int, rows: int) -> list[list[
 def _lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's (bands, rows) for the threshold and weights: found by numerical integration
     (tens of milliseconds), so once per process rather than once per delivery."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
     return lsh.b, lsh.r
 
 
