@@ -123,7 +123,7 @@ def project(folder: str, workers: int, out: str) -> Outcome:
     lie; the cleaned table is written back as Parquet, never collected into one process.
 
     Timed from a running cluster, as deployments share a long-lived one (resources/dask_cluster.py),
-    like the qa workload; the workers still import the kernels on their first task."""
+    like the qa workload, whose workers preloaded the kernels as they started."""
     import dask.dataframe as dd
 
     with dask_client(workers) as client:
