@@ -68,6 +68,13 @@ def test_every_variant_gives_the_project_answer_and_the_speedup_is_measured(tmp_
         assert {(workload, "project", "2"), (workload, "project", "1")} <= measured
     assert {("qa", "processes", "2"), ("qa", "processes", "1"), ("qa", "baseline", "")} <= measured
     assert text.count("Speed-up from 1 to 2 workers:") == 2
+    targets = text.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    assert {
+        "| qa | speed-up from 1 to 2 workers ≥ 1.7× |",
+        "| clean | speed-up from 1 to 2 workers ≥ 1.7× |",
+    } <= {line[: line.index("× |") + 3] for line in targets.splitlines() if "speed-up from 1 to 2" in line}
+    assert "| qa, clean | speed-up from 1 to 16 workers ≥ 12.0× | not measured |" in targets
+    assert "peak memory of every Dask worker under 2GiB at every size | yes |" in targets
     assert "no Dask:" in text.split("## qa", 1)[1].split("## ", 1)[0]
     publish_notes = [r["note"] for r in rows if (r["workload"], r["variant"]) == ("publish", "project")]
     assert publish_notes and all("manifest hashes = sha256sum's for all" in note for note in publish_notes)
