@@ -84,6 +84,12 @@ class ObjectStore(ABC):
         return hashlib.sha256(data).hexdigest(), len(data)
 
     @abstractmethod
+    def discard_unpublished(self, prefix: str) -> None:
+        """Remove every object under `prefix` (ending in '/'): what an interrupted attempt left of a
+        release version that was never signed. The only removal annobase makes: uploads, quarantine
+        and published releases are never removed."""
+
+    @abstractmethod
     def url(self, key: str = "") -> str:
         """The key's address for fsspec-based readers (DuckDB, Dask, pandas)."""
 
@@ -100,6 +106,14 @@ def _check_key(key: str) -> str:
     if not key or key.startswith("/") or "\\" in key or any(seg in ("", ".", "..") for seg in key.split("/")):
         raise ValueError(f"unsafe object key {key!r}")
     return key
+
+
+def _check_prefix(prefix: str) -> str:
+    """A 'directory' of keys: a safe key ending in '/'."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"prefix {prefix!r} must end in '/'")
+    _check_key(prefix[:-1])
+    return prefix
 
 
 @cache
@@ -194,6 +208,12 @@ class S3ObjectStore(ObjectStore):
         self.client.copy(
             {"Bucket": self.bucket, "Key": _check_key(source_key)}, self.bucket, _check_key(target_key)
         )
+
+    def discard_unpublished(self, prefix: str) -> None:
+        keys = [obj.key for obj in self.list(_check_prefix(prefix))]
+        for start in range(0, len(keys), 1000):  # S3 takes up to 1,000 keys per request
+            objects = [{"Key": key} for key in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
 
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -317,6 +337,9 @@ class LocalObjectStore(ObjectStore):
             raise KeyError(source_key) from error
         _in_directory(os.path.dirname(target), lambda: _write(target, data))
         return hashlib.sha256(data).hexdigest(), len(data)
+
+    def discard_unpublished(self, prefix: str) -> None:
+        shutil.rmtree(f"{self.root}/{_check_prefix(prefix)}", ignore_errors=True)
 
     def url(self, key: str = "") -> str:
         return f"{self.root}/{key}"

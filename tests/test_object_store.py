@@ -81,6 +81,22 @@ def test_copy_and_hash_reports_the_copy_it_made(store):
     assert store.get("uploads/c/d/a.wav") == data
 
 
+def test_discard_unpublished_removes_that_version_and_nothing_beside_it(store):
+    for key in ("datasets/x/v0001/data/a.txt", "datasets/x/v0001/MANIFEST.json", "datasets/x/v00010/a.txt"):
+        store.put(key, b"kept or not")
+    store.put("datasets/x/v0002/a.txt", b"another version")
+    store.discard_unpublished("datasets/x/v0001/")
+    assert [obj.key for obj in store.list("datasets/x/")] == [
+        "datasets/x/v00010/a.txt",
+        "datasets/x/v0002/a.txt",
+    ]
+    store.discard_unpublished("datasets/x/v0001/")  # nothing left there: nothing to do
+    with pytest.raises(ValueError, match="end in '/'"):
+        store.discard_unpublished("datasets/x/v0002")
+    with pytest.raises(ValueError, match="unsafe"):
+        store.discard_unpublished("datasets/../")
+
+
 @pytest.mark.parametrize("key", ["../escape", "/abs/key", "a/../b", "a//b", "a/./b", "a\\b", ""])
 def test_unsafe_keys_are_refused(store, key):
     with pytest.raises(ValueError, match="unsafe object key"):

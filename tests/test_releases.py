@@ -190,7 +190,7 @@ class FailingStore:
     """The S3 server going away mid-publish: every write after the first `allowed` fails (counted
     per process: the release's copies run on the Dask workers, which get their own copy)."""
 
-    WRITES = ("put", "copy", "put_unpublished", "copy_and_hash")
+    WRITES = ("put", "copy", "put_unpublished", "copy_and_hash", "discard_unpublished")
 
     def __init__(self, store, allowed: int):
         self._store, self.allowed = store, allowed
@@ -225,11 +225,16 @@ def test_an_interrupted_publish_leaves_no_latest_and_the_next_run_redoes_it(base
     monkeypatch.setattr(ObjectStoreResource, "open", real_open)
     assert base.store.head("datasets/education/LATEST") is None
     assert base.store.head("datasets/education/v0001/MANIFEST.json") is None
+    assert any(base.store.list("datasets/education/v0001/"))  # what the interrupted run wrote
+    # and a file of an item an earlier attempt released that this one no longer does
+    withdrawn = "datasets/education/v0001/data/files/datong-schools/d-withdrawn/i-1.image.png"
+    base.store.put(withdrawn, b"an item withdrawn since")
 
     finished = base.publish("education")
     assert finished["version"] == "v0001"
     key = load_signing_key(signing.key_path)
     assert verify_release(base.store, finished["release"], key.public_key).ok
+    assert base.store.head(withdrawn) is None
 
 
 def operator_env(monkeypatch, resources: dict, signing) -> None:
@@ -246,7 +251,8 @@ def operator_env(monkeypatch, resources: dict, signing) -> None:
 
 
 def delete_behind_annobase(store, key: str) -> None:
-    """annobase never deletes, so its store has no delete: tampering goes around it."""
+    """annobase never removes a published file (its store only discards unsigned versions):
+    tampering goes around it."""
     if store.remote:
         store.client.delete_object(Bucket=store.bucket, Key=key)
     else:

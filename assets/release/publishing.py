@@ -3,7 +3,8 @@
 Order is the guarantee: files, Parquet, Croissant card and quality report first; then
 `MANIFEST.json` and its signature; `datasets/{industry}/LATEST` last. A version counts as
 published once its signature exists: a run that died before that left an incomplete version that
-no LATEST points at, and the next run redoes that same version number.
+no LATEST points at, and the next run redoes that same version number, first discarding what the
+interrupted run left there (which may hold files of items no longer in the release).
 """
 
 from __future__ import annotations
@@ -263,6 +264,10 @@ def write_release(
     and the Parquet's Arrow schema.
     """
     release = f"{dataset_prefix(industry)}{version}"
+    if store.head(f"{release}/{SIGNATURE_NAME}") is not None:
+        raise ValueError(f"{release} is already published; a release is never written over")
+    if next(store.list(release + "/", page_size=1), None) is not None:
+        store.discard_unpublished(release + "/")
     files = ReleaseFiles(release + "/")
     items = items.copy()
     paths: dict[tuple[str, str], str] = {}
