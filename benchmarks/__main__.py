@@ -171,7 +171,7 @@ def _targets_of_every_dask_workload(sections, workers: int) -> list[tuple[str, s
                 f"on {top.workers} worker{'' if top.workers == 1 else 's'})",
             )
         )
-    for count, target in SPEEDUP_TARGETS.items():
+    for count, target in SPEEDUP_TARGETS.items() if on_dask else ():
         wanted = f"speed-up from 1 to {count} workers ≥ {target}×"
         if count != workers:
             cores = f"this machine has {os.cpu_count()} cores; " if count > (os.cpu_count() or 1) else ""
