@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.harness import Outcome, Result, dask_client, measure, worker_peak_mib
+from benchmarks.harness import Outcome, Result, dask_client, measure, worker_counts, worker_peak_mib
 
 NAME = "clean"
 TARGET = "≥ 20,000 items/s; within 2× of the floor"
@@ -226,7 +226,7 @@ def run(
     label = f"{size:,} texts"
     results = []
     if "project" in variants:
-        for count in dict.fromkeys([workers, 1] if one_worker_too else [workers]):
+        for count in worker_counts(workers, one_worker_too):
             out = workdir / f"clean-{size}-out-{count}"
             shutil.rmtree(out, ignore_errors=True)
             arguments = (str(folder), count, str(out))

@@ -91,6 +91,11 @@ def measure(
     )
 
 
+def worker_counts(workers: int, one_worker_too: bool) -> list[int]:
+    """The worker counts a Dask workload's project is measured on: `workers`, and 1 for the speed-up."""
+    return list(dict.fromkeys([workers, 1] if one_worker_too else [workers]))
+
+
 def median_round(measured: list[Result]) -> Result:
     """Of the same variant measured round after round, the round with the median time: on this
     machine a few seconds' work varies by a third between runs."""

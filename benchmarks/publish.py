@@ -300,7 +300,7 @@ def cleanup(workdir: Path) -> None:
     shutil.rmtree(workdir / "publish-trash", ignore_errors=True)
 
 
-def run(size: int, workers: int, workdir: Path, variants: set[str], rounds: int = 3) -> list[Result]:
+def run(size: int, workers: int, workdir: Path, variants: set[str], rounds: int) -> list[Result]:
     """The project and the floor measured in turn, `rounds` times each, and each one's fastest round
     kept: how fast this disk creates files varies several-fold from minute to minute (FINDINGS.md),
     a slow spell only adds time, and alternating puts both variants through the same spells."""

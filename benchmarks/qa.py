@@ -779,7 +779,7 @@ def run(
     workers: int,
     workdir: Path,
     variants: set[str],
-    rounds: int = 3,
+    rounds: int,
     one_worker_too: bool = False,
 ) -> list[harness.Result]:
     """Prepare the input once, then measure the requested variants, each in a fresh process: the
@@ -791,7 +791,7 @@ def run(
     described = _describe(size)
     runs = []  # (variant, function, arguments, workers)
     if "project" in variants:
-        counts = dict.fromkeys([workers, 1] if one_worker_too else [workers])
+        counts = harness.worker_counts(workers, one_worker_too)
         runs += [("project", project, (directory, count), count) for count in counts]
         if one_worker_too:
             runs += [("processes", in_processes, (directory, count), count) for count in counts]

@@ -266,8 +266,7 @@ def write_release(
     release = f"{dataset_prefix(industry)}{version}"
     if store.head(f"{release}/{SIGNATURE_NAME}") is not None:
         raise ValueError(f"{release} is already published; a release is never written over")
-    if next(store.list(release + "/", page_size=1), None) is not None:
-        store.discard_unpublished(release + "/")
+    store.discard_unpublished(release + "/")  # what an interrupted attempt left, if any
     files = ReleaseFiles(release + "/")
     items = items.copy()
     paths: dict[tuple[str, str], str] = {}
