@@ -33,6 +33,11 @@ class StoredObject:
     etag: str | None
 
 
+class PreconditionFailed(Exception):
+    """A conditional read or write found the object other than the caller assumed: it exists when
+    it should not, or it is not the version (ETag) the caller named."""
+
+
 class ObjectStore(ABC):
     """What annobase needs from an object store, and nothing more."""
 
@@ -46,6 +51,18 @@ class ObjectStore(ABC):
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The object's bytes; KeyError when the key does not exist."""
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Write `data` at `key` only if nothing is there yet (S3 `If-None-Match: *`): True if this
+        call created it, False if the key already existed. What locks and append-only chains stand on:
+        of two writers racing for one key, exactly one wins."""
+
+    @abstractmethod
+    def get_version(self, key: str, etag: str) -> bytes:
+        """The object's bytes only if its ETag is still `etag` (S3 `If-Match`); PreconditionFailed
+        when it was replaced, KeyError when it is gone: a reader never takes a newer version for the
+        one it was asked to read."""
 
     @abstractmethod
     def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
@@ -162,6 +179,31 @@ class S3ObjectStore(ObjectStore):
         except self.client.exceptions.NoSuchKey as error:
             raise KeyError(key) from error
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data, IfNoneMatch="*")
+        except ClientError as error:
+            if _error_code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def get_version(self, key: str, etag: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=_check_key(key), IfMatch=f'"{etag}"')
+        except ClientError as error:
+            code = _error_code(error)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise KeyError(key) from error
+            if code in ("PreconditionFailed", "412"):
+                raise PreconditionFailed(f"{key} is no longer version {etag}") from error
+            raise
+        return response["Body"].read()
+
     def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=_check_key(key))
@@ -179,7 +221,7 @@ class S3ObjectStore(ObjectStore):
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(error) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
         return StoredObject(
@@ -259,6 +301,27 @@ class LocalObjectStore(ObjectStore):
                 return handle.read()
         except (FileNotFoundError, NotADirectoryError) as error:
             raise KeyError(key) from error
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Written whole under a temporary name, then hard-linked into place: the link fails if the
+        name exists, so readers never see a partial object and only one writer wins."""
+        path = self._path(key)
+        directory = os.path.dirname(path)
+        temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
+        _in_directory(directory, lambda: _write_new(temporary, data))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+        return True
+
+    def get_version(self, key: str, etag: str) -> bytes:
+        data = self.get(key)
+        if hashlib.md5(data, usedforsecurity=False).hexdigest() != etag:
+            raise PreconditionFailed(f"{key} is no longer version {etag}")
+        return data
 
     def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
         try:
@@ -348,6 +411,10 @@ class LocalObjectStore(ObjectStore):
         import fsspec
 
         return fsspec.filesystem("file")
+
+
+def _error_code(error) -> str:
+    return str(error.response.get("Error", {}).get("Code"))
 
 
 def _write_new(path: str, data: bytes) -> None:

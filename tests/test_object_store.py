@@ -107,3 +107,26 @@ def test_filesystem_reads_what_the_store_wrote(store):
     store.put("catalog/t/x.bin", b"payload")
     with store.filesystem().open(store.url("catalog/t/x.bin"), "rb") as handle:
         assert handle.read() == b"payload"
+
+
+def test_put_if_absent_lets_exactly_one_of_racing_writers_win(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda n: store.put_if_absent("locks/x", f"writer {n}".encode()), range(8)))
+    assert won.count(True) == 1
+    assert store.get("locks/x") == f"writer {won.index(True)}".encode()
+    assert store.put_if_absent("locks/x", b"late") is False
+    assert store.get("locks/x") == f"writer {won.index(True)}".encode()
+
+
+def test_get_version_reads_only_the_version_asked_for(store):
+    from annobase.object_store import PreconditionFailed
+
+    first = store.put("uploads/c/d/manifest.json", b"v1")
+    assert store.get_version("uploads/c/d/manifest.json", first) == b"v1"
+    store.put("uploads/c/d/manifest.json", b"v2")
+    with pytest.raises(PreconditionFailed):
+        store.get_version("uploads/c/d/manifest.json", first)
+    with pytest.raises(KeyError):
+        store.get_version("uploads/c/d/missing.json", first)
