@@ -13,6 +13,8 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 UPLOADS = "uploads/"
 MANIFEST_NAME = "manifest.json"
+ANNOTATIONS = "annotations/"
+EXPORT_NAME = "export.json"
 
 
 def is_valid_id(value: object) -> bool:
@@ -69,3 +71,14 @@ def parse_manifest_key(key: str) -> DeliveryRef | None:
         return None
     client_id, delivery_id, _ = segments
     return DeliveryRef(require_id(client_id, "client_id"), require_id(delivery_id, "delivery_id"))
+
+
+def export_key(batch_id: str) -> str:
+    """`annotations/{batch_id}/export.json`: where the annotation tool leaves a finished batch."""
+    return f"{ANNOTATIONS}{require_id(batch_id, 'batch_id')}/{EXPORT_NAME}"
+
+
+def batch_of_export_key(key: str) -> str | None:
+    """`annotations/{batch_id}/export.json` -> batch_id (unchecked); None for any other key."""
+    segments = key[len(ANNOTATIONS) :].split("/") if key.startswith(ANNOTATIONS) else []
+    return segments[0] if len(segments) == 2 and segments[1] == EXPORT_NAME else None

@@ -10,6 +10,7 @@ that carries a store unpickles it, and a worker importing dagster for that paid 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -85,7 +86,8 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def copy(self, source_key: str, target_key: str) -> None:
-        """Copy inside the store (server-side on S3), so quarantine never moves or alters an upload."""
+        """Copy inside the store (server-side on S3), so quarantine never moves or alters an upload;
+        KeyError when the source does not exist."""
 
     def put_unpublished(self, key: str, data: bytes) -> None:
         """Write `data` at `key`, which no reader opens before something written later names it (a
@@ -103,8 +105,13 @@ class ObjectStore(ABC):
     @abstractmethod
     def discard_unpublished(self, prefix: str) -> None:
         """Remove every object under `prefix` (ending in '/'): what an interrupted attempt left of a
-        release version that was never signed. The only removal annobase makes: uploads, quarantine
-        and published releases are never removed."""
+        release version that was never signed. The only removal annobase makes (with
+        `discard_unpublished_files`): uploads, quarantine and published releases are never removed."""
+
+    @abstractmethod
+    def discard_unpublished_files(self, keys: list[str]) -> None:
+        """Remove these objects of a release version not yet signed: copies that turned out not to be
+        the bytes intake verified, and the other files of their items, withheld from the release."""
 
     @abstractmethod
     def url(self, key: str = "") -> str:
@@ -247,14 +254,23 @@ class S3ObjectStore(ObjectStore):
         return sorted(entry["Prefix"] for page in pages for entry in page.get("CommonPrefixes", ()))
 
     def copy(self, source_key: str, target_key: str) -> None:
-        self.client.copy(
-            {"Bucket": self.bucket, "Key": _check_key(source_key)}, self.bucket, _check_key(target_key)
-        )
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": _check_key(source_key)}, self.bucket, _check_key(target_key)
+            )
+        except ClientError as error:
+            if _error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                raise KeyError(source_key) from error
+            raise
 
     def discard_unpublished(self, prefix: str) -> None:
-        keys = [obj.key for obj in self.list(_check_prefix(prefix))]
+        self.discard_unpublished_files([obj.key for obj in self.list(_check_prefix(prefix))])
+
+    def discard_unpublished_files(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # S3 takes up to 1,000 keys per request
-            objects = [{"Key": key} for key in keys[start : start + 1000]]
+            objects = [{"Key": _check_key(key)} for key in keys[start : start + 1000]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
 
     def url(self, key: str = "") -> str:
@@ -382,6 +398,8 @@ class LocalObjectStore(ObjectStore):
 
     def copy(self, source_key: str, target_key: str) -> None:
         source, target = self._path(source_key), self._path(target_key)
+        if not os.path.isfile(source):
+            raise KeyError(source_key)
         _in_directory(os.path.dirname(target), lambda: shutil.copyfile(source, target))
 
     def put_unpublished(self, key: str, data: bytes) -> None:
@@ -403,6 +421,11 @@ class LocalObjectStore(ObjectStore):
 
     def discard_unpublished(self, prefix: str) -> None:
         shutil.rmtree(f"{self.root}/{_check_prefix(prefix)}", ignore_errors=True)
+
+    def discard_unpublished_files(self, keys: list[str]) -> None:
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(key))
 
     def url(self, key: str = "") -> str:
         return f"{self.root}/{key}"

@@ -71,8 +71,9 @@ def scorecard_expectations(expectations):
     ]
 
 
-def _keep_result(store, batch_id: str, outcome: SuiteOutcome) -> str:
-    key = f"quality/{batch_id}/gx/{outcome.suite}.json"
+def _keep_result(store, qa_row, outcome: SuiteOutcome) -> str:
+    """The GX result beside the export version it judged, so every round's evidence stays."""
+    key = f"quality/{qa_row.batch_id}/{qa_row.export_etag}/gx/{outcome.suite}.json"
     store.put(key, json.dumps(outcome.raw, ensure_ascii=False, indent=1, default=str).encode())
     return key
 
@@ -91,7 +92,11 @@ def record_gate(
     annotators_below: list | None = None,
     gx_keys: list[str],
 ) -> None:
-    """One `gate_results` row per batch and check, replaced by each run: what later steps consult."""
+    """One `gate_results` row per batch and check, replaced by each run: what later steps consult.
+
+    Written last, after the evidence it names, and keyed by the export version and tasks version of
+    the QA row it judged: a verdict that could not be written whole leaves the batch without a verdict
+    on its current data, which later steps read as not passed."""
     failed = [f"{f.expectation}({f.column})" for outcome in outcomes for f in outcome.failures]
     writer.write_partition(
         "gate_results",
@@ -108,6 +113,8 @@ def record_gate(
                 "threshold": threshold,
                 "failed_expectations": json.dumps(failed),
                 "annotators_below": json.dumps(annotators_below or []),
+                "export_etag": qa_row.export_etag,
+                "tasks_version": qa_row.tasks_version if isinstance(qa_row.tasks_version, str) else None,
                 "gx_result_key": ", ".join(gx_keys),
                 "dagster_run_id": context.run.run_id,
                 "checked_at": datetime.now(UTC),
@@ -133,7 +140,7 @@ def qa_gate(
         for card in below.itertuples()
     ]
     observed = None if row[metric] != row[metric] else float(row[metric])
-    gx_key = _keep_result(store, batch_id, outcome)
+    gx_key = _keep_result(store, row, outcome)
     record_gate(
         writer,
         context,
@@ -175,8 +182,8 @@ def qa_tables_valid(
             writer.read_partition("scorecards", context.partition_key), "scorecards", scorecard_expectations
         ),
     ]
-    keys = [_keep_result(store, context.partition_key, outcome) for outcome in outcomes]
     row = writer.read_partition("qa_results", context.partition_key).iloc[0]
+    keys = [_keep_result(store, row, outcome) for outcome in outcomes]
     record_gate(writer, context, context.partition_key, "qa_tables_valid", outcomes, row, gx_keys=keys)
     return dg.AssetCheckResult(
         passed=all(outcome.success for outcome in outcomes),

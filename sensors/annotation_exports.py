@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from annobase.keys import is_valid_id
+from annobase.keys import ANNOTATIONS, batch_of_export_key, is_valid_id
 from assets.intake import reasons
 from assets.intake.quarantine import quarantine_invalid_key
 from assets.intake.reasons import Reason
@@ -13,15 +13,6 @@ from assets.partitions import batches_partitions
 from orchestration.jobs import annotation_qa_job
 from resources import ObjectStoreResource
 from sensors.upload_listing import ListingCursor, find_new_objects
-
-ANNOTATIONS = "annotations/"
-EXPORT_NAME = "export.json"
-
-
-def batch_of(key: str) -> str | None:
-    """`annotations/{batch_id}/export.json` -> batch_id; None for any other key."""
-    segments = key[len(ANNOTATIONS) :].split("/")
-    return segments[0] if len(segments) == 2 and segments[1] == EXPORT_NAME else None
 
 
 @dg.sensor(
@@ -35,10 +26,12 @@ def annotation_exports(
 ) -> dg.SensorResult:
     store = object_store.open()
     cursor = ListingCursor.parse(context.cursor)
-    exports, next_cursor = find_new_objects(store, ANNOTATIONS, cursor, lambda key: batch_of(key) is not None)
+    exports, next_cursor = find_new_objects(
+        store, ANNOTATIONS, cursor, lambda key: batch_of_export_key(key) is not None
+    )
     run_requests = []
     for export in exports:
-        batch_id = batch_of(export.key)
+        batch_id = batch_of_export_key(export.key)
         known = is_valid_id(batch_id) and context.instance.has_dynamic_partition(
             batches_partitions.name, batch_id
         )

@@ -1,9 +1,42 @@
-"""Sensor `delivery_completion`: when a batch's QA run succeeds, return its delivery if every batch passed."""
+"""Sensor `delivery_completion`: when a batch's QA run succeeds, return its delivery if every batch passed.
+
+The run key names the verdicts the delivery is returned under (each batch with the export version its
+passed verdict judged): however many QA runs of the delivery's batches succeed at once, and whichever
+sensor asks (this one, or `reconciliation` re-deriving the same decision from state), one set of
+verdicts leads to one delivery run, and a rework that changes a verdict leads to a new one.
+"""
 
 import dagster as dg
 
+from annobase.keys import DeliveryRef
+from assets.quality.verdicts import on_current_exports, verdicts_digest
 from orchestration.jobs import annotation_qa_job, client_delivery_job
-from resources import CatalogResource
+from resources import CatalogResource, ObjectStoreResource
+from resources.catalog import Catalog
+
+CLIENT_TAG = "annobase/client_id"
+
+
+def delivery_request(store, writer: Catalog, ref: DeliveryRef) -> dg.RunRequest | dg.SkipReason:
+    """The run returning `ref` under its batches' current verdicts, or why it must wait."""
+    gates = on_current_exports(
+        store, writer.query("delivery_gate_status", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    )
+    if gates.empty:
+        return dg.SkipReason(f"{ref.partition_key} has no batches")
+    waiting = gates[gates.passed.ne(True)]
+    if not waiting.empty:
+        return dg.SkipReason(
+            f"{ref.partition_key} waits: "
+            + ", ".join(
+                f"{batch} for {why}" for batch, why in zip(waiting.batch_id, waiting.waiting_for, strict=True)
+            )
+        )
+    return dg.RunRequest(
+        partition_key=ref.partition_key,
+        run_key=f"{ref.partition_key}@{verdicts_digest(gates)}",
+        tags={CLIENT_TAG: ref.client_id},
+    )
 
 
 @dg.run_status_sensor(
@@ -13,19 +46,13 @@ from resources import CatalogResource
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests the client delivery of a delivery whose batches have all passed the gate.",
 )
-def delivery_completion(context: dg.RunStatusSensorContext, catalog: CatalogResource):
+def delivery_completion(
+    context: dg.RunStatusSensorContext, catalog: CatalogResource, object_store: ObjectStoreResource
+):
     batch_id = context.dagster_run.tags.get("dagster/partition")
     writer = catalog.open()
     batch = writer.query("batch_info", batch_id=batch_id)
     if batch.empty:
         return dg.SkipReason(f"batch {batch_id!r} is not in the catalog")
-    client_id, delivery_id = batch.client_id.iloc[0], batch.delivery_id.iloc[0]
-    gates = writer.query("delivery_gate_status", client_id=client_id, delivery_id=delivery_id)
-    if not gates.passed.eq(True).all():
-        waiting = gates.batch_id[gates.passed.ne(True)].tolist()
-        return dg.SkipReason(f"{client_id}/{delivery_id} waits for batches {waiting}")
-    return dg.RunRequest(
-        partition_key=f"{client_id}/{delivery_id}",
-        run_key=f"{client_id}/{delivery_id}@{context.dagster_run.run_id}",
-        tags={"annobase/client_id": client_id},
-    )
+    ref = DeliveryRef(batch.client_id.iloc[0], batch.delivery_id.iloc[0])
+    return delivery_request(object_store.open(), writer, ref)

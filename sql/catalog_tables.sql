@@ -107,6 +107,7 @@ CREATE TABLE batches (
     overlap_tasks    INTEGER NOT NULL,
     tasks_key        VARCHAR NOT NULL,
     config_key       VARCHAR NOT NULL,
+    tasks_version    VARCHAR,            -- digest of the tasks and the file bytes behind them; every task carries it
     dagster_run_id   VARCHAR NOT NULL,
     created_at       TIMESTAMPTZ NOT NULL
 );
@@ -165,6 +166,22 @@ CREATE TABLE annotations (
     parsed_at        TIMESTAMPTZ NOT NULL
 );
 
+-- One row per batch: the export version its annotation rows were read from (partition: the batch),
+-- written after them. QA results, consensus and gate verdicts name this version.
+CREATE TABLE exports (
+    batch_id         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,
+    delivery_id      VARCHAR NOT NULL,
+    export_key       VARCHAR NOT NULL,
+    export_etag      VARCHAR NOT NULL,
+    export_sha256    VARCHAR NOT NULL,
+    tasks_version    VARCHAR,            -- the batch version it was read against (NULL: batches cut before versions)
+    annotations      INTEGER NOT NULL,
+    problems         INTEGER NOT NULL,
+    dagster_run_id   VARCHAR NOT NULL,
+    read_at          TIMESTAMPTZ NOT NULL
+);
+
 -- What could not be read from an export: the whole export (task_id NULL) or one task.
 CREATE TABLE export_problems (
     batch_id         VARCHAR NOT NULL,
@@ -196,6 +213,8 @@ CREATE TABLE qa_results (
     cross_modal_consistency  DOUBLE,
     krippendorff_alpha       DOUBLE,
     mean_item_agreement      DOUBLE,
+    export_etag              VARCHAR,            -- the export version measured (exports)
+    tasks_version            VARCHAR,            -- the batch version its tasks were read against
     dagster_run_id           VARCHAR NOT NULL,
     computed_at              TIMESTAMPTZ NOT NULL
 );
@@ -211,7 +230,8 @@ CREATE TABLE consensus (
     boxes_json       VARCHAR,
     annotations      INTEGER NOT NULL,
     agreement        DOUBLE,
-    honeypot         BOOLEAN NOT NULL
+    honeypot         BOOLEAN NOT NULL,
+    export_etag      VARCHAR             -- the export version it was agreed from
 );
 
 -- One row per annotator of a batch.
@@ -238,6 +258,8 @@ CREATE TABLE gate_results (
     threshold           DOUBLE,
     failed_expectations VARCHAR NOT NULL,   -- JSON list
     annotators_below    VARCHAR NOT NULL,   -- JSON list of {annotator, gold_accuracy}
+    export_etag         VARCHAR,            -- the export version judged: a verdict counts only for it
+    tasks_version       VARCHAR,            -- and for this version of the batch's tasks
     gx_result_key       VARCHAR NOT NULL,
     dagster_run_id      VARCHAR NOT NULL,
     checked_at          TIMESTAMPTZ NOT NULL

@@ -1,6 +1,6 @@
 -- Deliveries of one industry that may enter a public release: publishable, and every batch of
 -- them passed both blocking checks in its latest run.
-SELECT d.client_id, d.delivery_id, d.modality, d.manifest_etag, d.manifest_sha256, d.dagster_run_id,
+SELECT d.client_id, d.delivery_id, d.modality, d.license, d.manifest_etag, d.manifest_sha256, d.dagster_run_id,
        d.ingested_at
   FROM deliveries AS d
   JOIN (SELECT b.client_id, b.delivery_id

@@ -221,10 +221,12 @@ def test_columns_without_a_croissant_type_are_refused():
             croissant_data_type(arrow_type)
 
 
+WITHHELD = {"jinneng-mine-safety/d-text/i-withheld": "sha256_mismatch: the image upload is 1a2b…"}
+
+
 def report_inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
     items = release_items().assign(files_present=True, files_verified=True)
     items.loc[[3, 9], "files_present"] = False
-    items.loc[4, "files_verified"] = False
     items.loc[5, "uploaded_at"] = RELEASED_AT - timedelta(days=40)
     items.loc[6, "uploaded_at"] = RELEASED_AT - timedelta(days=30)  # on the boundary: still timely
     items.loc[7, ["item_id", "item_key"]] = [
@@ -276,7 +278,7 @@ def test_scores_are_weighted_and_held_to_their_thresholds():
 
 
 def test_gbt_36344_indicators_match_hand_computed_values():
-    report = quality_report(*report_inputs(), THRESHOLDS, RELEASED_AT)
+    report = quality_report(*report_inputs(), THRESHOLDS, RELEASED_AT, withheld=WITHHELD)
     json.dumps(report)  # the report is written as JSON as it is
     indicators = report["gbt_36344_2018"]
 
@@ -290,7 +292,14 @@ def test_gbt_36344_indicators_match_hand_computed_values():
     # 8 text items at 1, 6 image items at 0.5, 4 multimodal at mean(1, 1), 2 at mean(1, 0)
     assert indicators["consistency"]["value"] == pytest.approx((8 + 3 + 4 + 1) / 20)
     assert indicators["timeliness"]["value"] == pytest.approx(19 / 20)  # one item uploaded 40 days before
-    assert indicators["accessibility"]["value"] == pytest.approx(19 / 20)
+    # one item of 21 chosen was withheld: its upload was not the bytes intake verified
+    assert indicators["accessibility"]["value"] == pytest.approx(20 / 21)
+    assert indicators["accessibility"]["rows_measured"] == 21
+    assert report["withheld"] == {
+        "items": 1,
+        "by_reason": {"sha256_mismatch": 1},
+        "list": [{"item_key": key, "reason": reason} for key, reason in WITHHELD.items()],
+    }
     for indicator in indicators.values():
         assert 0 <= indicator["value"] <= 1 and indicator["rows_measured"] > 0 and indicator["definition"]
 

@@ -2,7 +2,6 @@
 verifiable, documented (Croissant, GB/T 36344 report), traceable to the uploaded bytes, immutable,
 and never half-published."""
 
-import hashlib
 import io
 import json
 
@@ -157,32 +156,34 @@ def test_medical_text_is_published_masked(base):
     assert planted and not [value for value in planted if value in published]
 
 
-def test_an_upload_changed_after_intake_is_released_as_stored_and_marked_unverified(base, signing):
-    """The documents are drafted from the hashes intake recorded while the copies run; a copy that
-    reads back otherwise must be listed with its real hash and count against accessibility."""
+def test_uploads_changed_or_deleted_after_intake_withhold_their_items_only(base, signing):
+    """A release signs only bytes intake verified: an image overwritten after QA and one deleted by its
+    client keep those two items out (their files too), with the reason in the quality report and the
+    manifest's lineage; every other item is released and the release verifies."""
     base.deliver_and_annotate(9, "datong-schools", "d-chg-001", "image", 6)
     partition = "datong-schools/d-chg-001"
     kept = base.catalog.read_partition("clean_items", partition)
     raw = base.catalog.read_partition("raw_items", partition)
-    item_key = kept[kept.status == "kept"].item_key.iloc[0]
-    upload_key = raw[(raw.item_key == item_key) & (raw.part == "image")].upload_key.iloc[0]
-    base.store.put(upload_key, base.store.get(upload_key) + b"changed behind annobase")
+    changed, deleted = kept[kept.status == "kept"].item_key.iloc[:2]
+    upload = raw.set_index("item_key").upload_key
+    base.store.put(upload[changed], base.store.get(upload[changed]) + b"changed behind annobase")
+    delete_behind_annobase(base.store, upload[deleted])
 
-    release = base.publish("education")["release"]
+    published = base.publish("education")
+    release = published["release"]
     rows = base.release_items(release)
-    assert rows.set_index("item_key").files_verified.to_dict() == {
-        key: key != item_key for key in rows.item_key
-    }
-    path = rows.set_index("item_key").image_path[item_key]
-    real_sha256 = hashlib.sha256(base.store.get(f"{release}/{path}")).hexdigest()
-    manifest = {
-        f["path"]: f["sha256"] for f in json.loads(base.store.get(f"{release}/MANIFEST.json"))["files"]
-    }
-    card = json.loads(base.store.get(f"{release}/croissant.json"))
-    listed_in_card = {d["contentUrl"]: d["sha256"] for d in card["distribution"] if "contentUrl" in d}
-    assert manifest[path] == listed_in_card[path] == real_sha256
+    assert set(rows.item_key) == set(kept[kept.status == "kept"].item_key) - {changed, deleted}
+    assert rows.files_verified.all() and published["items_withheld"] == 2
+    listed = [obj.key for obj in base.store.list(release + "/data/files/")]
+    assert not [key for key in listed if changed.split("/")[-1] in key or deleted.split("/")[-1] in key]
     report = json.loads(base.store.get(f"{release}/quality_report.json"))
-    assert report["gbt_36344_2018"]["accessibility"]["value"] == pytest.approx((len(rows) - 1) / len(rows))
+    reasons = {entry["item_key"]: entry["reason"] for entry in report["withheld"]["list"]}
+    assert reasons[changed].startswith("sha256_mismatch") and reasons[deleted].startswith("upload_missing")
+    assert report["gbt_36344_2018"]["accessibility"]["value"] == pytest.approx(len(rows) / (len(rows) + 2))
+    manifest = json.loads(base.store.get(f"{release}/MANIFEST.json"))
+    assert {entry["item_key"] for entry in manifest["lineage"]["withheld_items"]} == {changed, deleted}
+    media = [entry for entry in manifest["files"] if entry["path"].endswith(".png")]
+    assert media and all(entry["intake_sha256"] == entry["sha256"] for entry in media)
     assert verify_release(base.store, release, load_signing_key(signing.key_path).public_key).ok
 
 
@@ -190,7 +191,15 @@ class FailingStore:
     """The S3 server going away mid-publish: every write after the first `allowed` fails (counted
     per process: the release's copies run on the Dask workers, which get their own copy)."""
 
-    WRITES = ("put", "copy", "put_unpublished", "copy_and_hash", "discard_unpublished")
+    WRITES = (
+        "put",
+        "copy",
+        "put_unpublished",
+        "copy_and_hash",
+        "discard_unpublished",
+        "discard_unpublished_files",
+        "put_if_absent",
+    )
 
     def __init__(self, store, allowed: int):
         self._store, self.allowed = store, allowed

@@ -1,5 +1,6 @@
 """Asset `annotation_batches`: a delivery's kept items as Label Studio batches, ready for annotators."""
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -62,6 +63,16 @@ def prelabels(model: LabelModel | None, items: dict[str, dict]) -> dict[str, dic
     }
 
 
+def tasks_version(tasks: list[dict], file_hashes: dict[str, dict[str, str]]) -> str:
+    """The version of a batch's tasks: a digest of what annotators are shown (the tasks, text inline)
+    and of the bytes behind every file they open (the uploads' sha256, from intake). A batch cut again
+    after a re-upload gets a new version whenever anything an annotator sees changed, so a verdict on
+    answers to the old tasks never counts for the new ones."""
+    shown = {item_key: file_hashes.get(item_key, {}) for item_key in sorted(file_hashes)}
+    document = json.dumps({"tasks": tasks, "files": shown}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+
 def batch_files(
     batch: PlannedBatch,
     items: dict[str, dict],
@@ -70,8 +81,11 @@ def batch_files(
     modality: str,
     label_set: list[str],
     bucket: str,
-) -> dict[str, bytes]:
-    """`tasks.json` and `config.xml` as Label Studio imports them, and `batch.json`: who labels what."""
+    file_hashes: dict[str, dict[str, str]],
+) -> tuple[dict[str, bytes], str]:
+    """`tasks.json` and `config.xml` as Label Studio imports them, and `batch.json`: who labels what;
+    and the tasks' version, which every task carries in its data (`tasks_version`) so each answer in
+    an export names the version of the batch it answers. `file_hashes`: item_key -> part -> sha256."""
     tasks = []
     for planned in batch.tasks:
         if planned.honeypot:
@@ -80,8 +94,15 @@ def batch_files(
         else:
             item = items[planned.item_key]
             tasks.append(task_for(item, modality, bucket, None, predictions.get(planned.item_key)))
+    version = tasks_version(
+        tasks,
+        {task.item_key: file_hashes.get(task.item_key, {}) for task in batch.tasks if not task.honeypot},
+    )
+    for task in tasks:
+        task["data"]["tasks_version"] = version
     plan = {
         "batch_id": batch.batch_id,
+        "tasks_version": version,
         "modality": modality,
         "label_set": label_set,
         "parts": list(batch.parts),
@@ -94,7 +115,7 @@ def batch_files(
         "tasks.json": json.dumps(tasks, ensure_ascii=False, indent=1).encode(),
         "config.xml": labeling_config(modality, label_set, list(batch.parts)).encode(),
         "batch.json": json.dumps(plan, ensure_ascii=False, indent=1).encode(),
-    }
+    }, version
 
 
 @dg.asset(
@@ -171,11 +192,17 @@ def batch_delivery(
         model = train_label_model(others.text.tolist(), others.label.tolist(), label_set)
     predictions = prelabels(model, items)
 
+    raw = writer.read_partition("raw_items", ref.partition_key)
+    file_hashes: dict[str, dict[str, str]] = {}
+    for item_key, part, sha256 in zip(raw.item_key, raw.part, raw.sha256, strict=True):
+        file_hashes.setdefault(item_key, {})[part] = sha256
     batch_rows, task_rows = [], []
     planned = plan_batches(ref, by_parts, honeypots, settings.annotation)
     for batch in planned:
         prefix = f"batches/{batch.batch_id}/"
-        files = batch_files(batch, items, gold, predictions, modality, label_set, store.bucket)
+        files, version = batch_files(
+            batch, items, gold, predictions, modality, label_set, store.bucket, file_hashes
+        )
         for name, data in files.items():
             store.put(prefix + name, data)
         batch_rows.append(
@@ -194,6 +221,7 @@ def batch_delivery(
                 "overlap_tasks": sum(task.annotators > 1 and not task.honeypot for task in batch.tasks),
                 "tasks_key": prefix + "tasks.json",
                 "config_key": prefix + "config.xml",
+                "tasks_version": version,
                 "dagster_run_id": run_id,
                 "created_at": now,
             }

@@ -1,21 +1,21 @@
 """Asset `batch_annotations`: a finished batch's Label Studio export, read into one row per annotation."""
 
+import hashlib
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 
 import dagster as dg
 
+from annobase.keys import export_key
+from annobase.object_store import ObjectStore, PreconditionFailed
 from assets.annotation.annotation_batches import annotation_batches
 from assets.annotation.label_studio_export import ExportRejected, parse_export
 from assets.partitions import batches_partitions
 from resources import CatalogResource, ObjectStoreResource
 
 EXPORT_READ_CHECK = "export_read"
-
-
-def export_key(batch_id: str) -> str:
-    return f"annotations/{batch_id}/export.json"
+READ_ATTEMPTS = 3
 
 
 @dg.asset(
@@ -40,12 +40,18 @@ def batch_annotations(
     batch_id = context.partition_key
     store, writer = object_store.open(), catalog.open()
     batch = writer.query("batch_info", batch_id=batch_id).iloc[0]
-    head = store.head(export_key(batch_id))
-    raw = store.get(export_key(batch_id))
+    etag, raw = read_export(store, batch_id)
     now = datetime.now(UTC)
     quarantine_prefix = f"quarantine/{batch.client_id}/{batch.delivery_id}/batches/{batch_id}/"
+    version = batch.get("tasks_version")
     try:
-        parsed = parse_export(raw, batch_id, batch.modality, list(batch.label_set))
+        parsed = parse_export(
+            raw,
+            batch_id,
+            batch.modality,
+            list(batch.label_set),
+            version if isinstance(version, str) else None,
+        )
         problems, rows = parsed.problems, parsed.annotations
     except ExportRejected as rejected:
         store.copy(export_key(batch_id), quarantine_prefix + "export.json")
@@ -58,7 +64,7 @@ def batch_annotations(
                 {
                     "scope": "export",
                     "batch_id": batch_id,
-                    "export_etag": head.etag,
+                    "export_etag": etag,
                     "dagster_run_id": context.run.run_id,
                     "problems": [asdict(problem) for problem in problems],
                 },
@@ -69,7 +75,7 @@ def batch_annotations(
 
     tasks = writer.query("batch_task_items", batch_id=batch_id)
     honeypots = set(tasks.item_key[tasks.honeypot])
-    common = {"export_etag": head.etag, "dagster_run_id": context.run.run_id}
+    common = {"export_etag": etag, "dagster_run_id": context.run.run_id}
     annotation_rows = [_annotation_row(row, honeypots, common, now) for row in rows]
     writer.write_partition("annotations", batch_id, annotation_rows)
     writer.write_partition(
@@ -89,6 +95,25 @@ def batch_annotations(
         ],
     )
     writer.write_partition("gold", batch_id, _gold_rows(rows, batch, tasks, raw, now))
+    # written last: the export version the batch's rows above come from, what QA and its verdict name
+    writer.write_partition(
+        "exports",
+        batch_id,
+        [
+            {
+                "batch_id": batch_id,
+                "client_id": batch.client_id,
+                "delivery_id": batch.delivery_id,
+                "export_key": export_key(batch_id),
+                "export_sha256": hashlib.sha256(raw).hexdigest(),
+                "tasks_version": version if isinstance(version, str) else None,
+                "annotations": len(annotation_rows),
+                "problems": len(problems),
+                "read_at": now,
+                **common,
+            }
+        ],
+    )
     annotators = {row.annotator for row in rows if not row.ground_truth}
     return dg.MaterializeResult(
         metadata={
@@ -97,7 +122,7 @@ def batch_annotations(
             "annotators": len(annotators),
             "cancelled": parsed.cancelled if parsed else 0,
             "problems": dg.MetadataValue.json([f"{p.code}: {p.detail}" for p in problems[:20]]),
-            "export_etag": head.etag,
+            "export_etag": etag,
             "dagster/row_count": len(annotation_rows),
         },
         check_results=[
@@ -109,6 +134,20 @@ def batch_annotations(
             )
         ],
     )
+
+
+def read_export(store: ObjectStore, batch_id: str) -> tuple[str, bytes]:
+    """The export's current version: its ETag and exactly those bytes (read with If-Match, so an export
+    replaced between the two requests is read again, never recorded under the other's ETag)."""
+    for _ in range(READ_ATTEMPTS):
+        head = store.head(export_key(batch_id))
+        if head is None:
+            raise dg.Failure(f"{export_key(batch_id)} does not exist", allow_retries=False)
+        try:
+            return head.etag, store.get_version(export_key(batch_id), head.etag)
+        except (PreconditionFailed, KeyError):
+            continue
+    raise dg.Failure(f"{export_key(batch_id)} kept changing while it was read", allow_retries=True)
 
 
 def _annotation_row(row, honeypots: set[str], common: dict, now: datetime) -> dict:

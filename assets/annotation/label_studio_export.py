@@ -35,6 +35,7 @@ MALFORMED_ANNOTATION = "malformed_annotation"
 UNKNOWN_CONTROL = "unknown_control"
 LABEL_OUTSIDE_LABEL_SET = "label_outside_label_set"
 MALFORMED_RESULT = "malformed_result"
+STALE_TASK = "stale_task"  # the task answers an earlier cut of the batch (its tasks_version differs)
 
 # Label Studio clamps boxes to the image; this absorbs float rounding at the right and bottom edges
 EDGE_TOLERANCE = 1e-6
@@ -116,6 +117,7 @@ class _Context:
     batch_id: str
     spec: Modality
     label_set: frozenset[str]
+    tasks_version: str | None
 
     @property
     def per_part(self) -> bool:
@@ -123,9 +125,16 @@ class _Context:
         return len(self.spec.parts) > 1
 
 
-def parse_export(raw: bytes, batch_id: str, modality: str, label_set: list[str]) -> ParsedExport:
-    """Rows for every non-cancelled annotation and every prediction of the tasks that read cleanly."""
-    context = _Context(require_id(batch_id, "batch_id"), modality_spec(modality), frozenset(label_set))
+def parse_export(
+    raw: bytes, batch_id: str, modality: str, label_set: list[str], tasks_version: str | None = None
+) -> ParsedExport:
+    """Rows for every non-cancelled annotation and every prediction of the tasks that read cleanly.
+
+    With `tasks_version` (the batch's current cut), a task whose data names another version answers
+    tasks annotators are no longer shown, and is set aside as stale."""
+    context = _Context(
+        require_id(batch_id, "batch_id"), modality_spec(modality), frozenset(label_set), tasks_version
+    )
     parsed = ParsedExport(batch_id, modality)
     seen: set[int] = set()
     for task in _load(raw):
@@ -164,6 +173,10 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
                 MISSING_TASK_DATA, f"data lacks valid {', '.join(ID_FIELDS)}: {short(data)}", task_id
             )
         )
+        return
+    if context.tasks_version is not None and data.get("tasks_version") != context.tasks_version:
+        detail = f"task answers batch version {short(data.get('tasks_version'))}, not {context.tasks_version}"
+        parsed.problems.append(ExportProblem(STALE_TASK, detail, task_id))
         return
     parts = [part for part in context.spec.parts if not context.per_part or part in data]
     try:

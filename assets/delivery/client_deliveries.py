@@ -11,6 +11,7 @@ import pandas as pd
 from annobase.keys import DeliveryRef
 from assets.partitions import deliveries_partitions
 from assets.quality.qa_results import qa_results
+from assets.quality.verdicts import judged_consensus, on_current_exports, verdicts_digest
 from resources import CatalogResource, ObjectStoreResource
 
 FILE_COLUMNS = ("text_key", "image_key", "audio_key")
@@ -61,17 +62,33 @@ def client_deliveries(
     """One row per kept item in `deliveries/{client}/{delivery}/labels.parquet`; its files copied beside."""
     ref = DeliveryRef.from_partition_key(context.partition_key)
     store, writer = object_store.open(), catalog.open()
-    gates = writer.query("delivery_gate_status", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    gates = on_current_exports(
+        store, writer.query("delivery_gate_status", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    )
     blocked = gates[gates.passed.ne(True)]
     if gates.empty or not blocked.empty:
         raise dg.Failure(
-            description=f"{ref.partition_key} is not deliverable: batches without a passed gate",
-            metadata={"batches_not_passed": dg.MetadataValue.json(blocked.batch_id.tolist())},
+            description=f"{ref.partition_key} is not deliverable: batches without a passed gate on their "
+            "current export",
+            metadata={
+                "batches_not_passed": dg.MetadataValue.json(
+                    dict(zip(blocked.batch_id, blocked.waiting_for, strict=True))
+                )
+            },
             allow_retries=False,
         )
     items = writer.read_partition("clean_items", ref.partition_key)
     items = items[items.status == "kept"]
-    consensus = writer.query("delivery_consensus", client_id=ref.client_id, delivery_id=ref.delivery_id)
+    consensus, replaced = judged_consensus(
+        writer.query("delivery_consensus", client_id=ref.client_id, delivery_id=ref.delivery_id), gates
+    )
+    if replaced:
+        # a QA run of a newer export replaced the consensus after the verdict was read: its own verdict
+        # decides, and the run it leads to delivers
+        raise dg.Failure(
+            description=f"{ref.partition_key}: batches {replaced} were measured again since their verdict",
+            allow_retries=False,
+        )
     modality = items.modality.iloc[0]
     table = labels_table(consensus, items, modality)
 
@@ -98,6 +115,7 @@ def client_deliveries(
                 "delivery_id": ref.delivery_id,
                 "items": len(table),
                 "batches": gates.batch_id.tolist(),
+                "verdicts": verdicts_digest(gates),
                 "dagster_run_id": context.run.run_id,
                 "delivered_at": datetime.now(UTC).isoformat(),
             },

@@ -29,6 +29,7 @@ def qa_results(
     batch_id = context.partition_key
     writer = catalog.open()
     batch = writer.query("batch_info", batch_id=batch_id).iloc[0]
+    export = writer.read_partition("exports", batch_id).iloc[0]
     annotations = writer.read_partition("annotations", batch_id)
     with dask.client() as dask_client:
         quality = dask_client.submit(
@@ -46,10 +47,14 @@ def qa_results(
         "license": batch.license,
         **quality.scores,
         "unannotated_tasks": int((~tasks.item_key.isin(answered)).sum()),
+        "export_etag": export.export_etag,
+        "tasks_version": export.tasks_version if isinstance(export.tasks_version, str) else None,
         "dagster_run_id": context.run.run_id,
         "computed_at": datetime.now(UTC),
     }
-    writer.write_partition("consensus", batch_id, _consensus_rows(batch_id, quality.consensus, annotations))
+    writer.write_partition(
+        "consensus", batch_id, _consensus_rows(batch_id, quality.consensus, annotations, export.export_etag)
+    )
     writer.write_partition(
         "scorecards",
         batch_id,
@@ -77,7 +82,9 @@ def _plain(record: dict) -> dict:
     }
 
 
-def _consensus_rows(batch_id: str, agreed: pd.DataFrame, annotations: pd.DataFrame) -> list[dict]:
+def _consensus_rows(
+    batch_id: str, agreed: pd.DataFrame, annotations: pd.DataFrame, export_etag: str
+) -> list[dict]:
     if agreed.empty:
         return []
     items = annotations.drop_duplicates("task_id").set_index("task_id")[["item_key", "honeypot"]]
@@ -98,6 +105,7 @@ def _consensus_rows(batch_id: str, agreed: pd.DataFrame, annotations: pd.DataFra
                     "annotations": record["annotations"],
                     "agreement": record.get("agreement"),
                     "honeypot": bool(item.honeypot),
+                    "export_etag": export_etag,
                 }
             )
         )

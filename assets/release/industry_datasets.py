@@ -10,11 +10,13 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from annobase.keys import DeliveryRef
 from annobase.settings import load_settings
 from assets.cleaning.clean_items import clean_items
 from assets.delivery.client_deliveries import labels_table
 from assets.partitions import industries_partitions
 from assets.quality.qa_results import qa_results
+from assets.quality.verdicts import judged_consensus, on_current_exports
 from assets.release.croissant import croissant_metadata
 from assets.release.publishing import (
     DATA_FILE,
@@ -24,23 +26,38 @@ from assets.release.publishing import (
     write_release,
 )
 from assets.release.quality_report import quality_report
+from assets.release.signing import SigningKeyMissing
+from assets.release.withdrawals import catalog_reason, manifest_change
 from resources import CatalogResource, DaskResource, ObjectStoreResource, SigningKeyResource
 
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
 CODE_VERSION = "1"
 
 
-def gather_release(writer, industry: str):
-    """The release's rows (one per item), the uploads to copy in, the cleaned texts and the lineage."""
+def gather_release(store, writer, industry: str):
+    """The release's rows (one per item), the uploads to copy in, the cleaned texts, the lineage, and
+    the deliveries left out (partition -> reason) though the catalog would release them: their client's
+    current manifest is not the version taken in, or a batch's verdict is not on its current export."""
     deliveries = writer.query("release_deliveries", industry=industry)
     frames, uploads, texts, lineage_deliveries, lineage_batches = [], [], {}, [], []
+    left_out: dict[str, str] = {}
     for delivery in deliveries.itertuples(index=False):
-        partition = f"{delivery.client_id}/{delivery.delivery_id}"
+        ref = DeliveryRef(delivery.client_id, delivery.delivery_id)
+        partition = ref.partition_key
+        if reason := manifest_change(store, ref, delivery.manifest_etag):
+            left_out[partition] = reason
+            continue
+        gates = on_current_exports(
+            store, writer.query("delivery_gate_status", client_id=ref.client_id, delivery_id=ref.delivery_id)
+        )
+        consensus, replaced = judged_consensus(
+            writer.query("delivery_consensus", client_id=ref.client_id, delivery_id=ref.delivery_id), gates
+        )
+        if not gates.passed.eq(True).all() or replaced:
+            left_out[partition] = "not_gated: a batch waits for a passed verdict on its current export"
+            continue
         kept = writer.read_partition("clean_items", partition)
         kept = kept[kept.status == "kept"]
-        consensus = writer.query(
-            "delivery_consensus", client_id=delivery.client_id, delivery_id=delivery.delivery_id
-        )
         table = labels_table(consensus, kept, delivery.modality)
         per_item = consensus.groupby("item_key").agg(
             batch_id=("batch_id", "first"), annotations=("annotations", "max")
@@ -50,7 +67,7 @@ def gather_release(writer, industry: str):
         )
         table["text"] = kept.set_index("item_key").text.reindex(table.item_key).to_numpy()
         table["uploaded_at"] = delivery.ingested_at
-        table["gate_passed"] = True
+        table["gate_passed"] = table.batch_id.map(dict(zip(gates.batch_id, gates.passed, strict=True)))
         frames.append(table)
         raw = writer.read_partition("raw_items", partition)
         raw = raw[raw.item_key.isin(table.item_key)]
@@ -68,6 +85,7 @@ def gather_release(writer, industry: str):
                 "delivery_id": delivery.delivery_id,
                 "manifest_etag": delivery.manifest_etag,
                 "manifest_sha256": delivery.manifest_sha256,
+                "license": delivery.license,
                 "intake_run_id": delivery.dagster_run_id,
             }
         )
@@ -77,7 +95,34 @@ def gather_release(writer, industry: str):
         lineage_batches += runs.to_dict("records")
     items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     files = pd.concat(uploads, ignore_index=True) if uploads else pd.DataFrame()
-    return items, files, texts, {"deliveries": lineage_deliveries, "batches": lineage_batches}
+    return items, files, texts, {"deliveries": lineage_deliveries, "batches": lineage_batches}, left_out
+
+
+def withdrawn_deliveries(
+    writer, previous: dict | None, lineage: dict, left_out: dict[str, str]
+) -> list[dict]:
+    """The deliveries the previous release held that this one does not, each with why."""
+    if previous is None:
+        return []
+    kept = {(d["client_id"], d["delivery_id"]) for d in lineage["deliveries"]}
+    withdrawn = []
+    for earlier in previous["lineage"].get("deliveries", []):
+        client_id, delivery_id = earlier["client_id"], earlier["delivery_id"]
+        if (client_id, delivery_id) in kept:
+            continue
+        reason = left_out.get(f"{client_id}/{delivery_id}")
+        if reason is None:
+            state = writer.query("delivery_state", client_id=client_id, delivery_id=delivery_id)
+            reason = catalog_reason(state.iloc[0].to_dict() if len(state) else None)
+        withdrawn.append(
+            {
+                "client_id": client_id,
+                "delivery_id": delivery_id,
+                "released_in": previous["version"],
+                "reason": reason,
+            }
+        )
+    return withdrawn
 
 
 def release_documents(
@@ -86,7 +131,9 @@ def release_documents(
     """What `write_release` calls once the Parquet is written: the Croissant card (which lists every
     data file's sha256, from `hashes`, and describes the Parquet's `schema`) and the quality report."""
 
-    def documents(rows: pd.DataFrame, hashes: dict[str, str], schema: pa.Schema) -> dict[str, bytes]:
+    def documents(
+        rows: pd.DataFrame, hashes: dict[str, str], schema: pa.Schema, withheld: dict[str, str]
+    ) -> dict[str, bytes]:
         card = croissant_metadata(
             name=f"annobase-{industry}",
             description=f"{settings.industries[industry]}: items annotated and "
@@ -105,7 +152,7 @@ def release_documents(
                 if path.startswith("data/files/")
             ],
         )
-        report = quality_report(rows, batches, settings.thresholds, now)
+        report = quality_report(rows, batches, settings.thresholds, now, withheld=withheld)
         return {
             # compact, like MANIFEST.json: the card lists every file of the release
             "croissant.json": json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -136,7 +183,20 @@ def industry_datasets(
     """One row per published item of the industry, in `datasets/{industry}/{version}/`, signed."""
     industry = context.partition_key
     store, writer = object_store.open(), catalog.open()
-    items, uploads, texts, lineage = gather_release(writer, industry)
+    try:
+        # before anything is read or written: a store others read is never signed with a dev key
+        key = signing_key.load(allow_dev=not store.remote)
+    except SigningKeyMissing as missing:
+        raise dg.Failure(description=str(missing), allow_retries=False) from missing
+    if key.is_dev:
+        context.log.warning(
+            "releases are signed with a development key: set ANNOBASE_SIGNING_KEY in production"
+        )
+    items, uploads, texts, lineage, left_out = gather_release(store, writer, industry)
+    for partition, reason in sorted(left_out.items()):
+        context.log.warning(f"{partition} left out of the {industry} release: {reason}")
+    previous = latest_manifest(store, industry)
+    lineage["withdrawn_deliveries"] = withdrawn_deliveries(writer, previous, lineage, left_out)
     if items.empty:
         return dg.MaterializeResult(
             metadata={"released": False, "reason": "no publishable item passed the gate"}
@@ -145,7 +205,6 @@ def industry_datasets(
     file_hashes = dict(zip(uploads.upload_key, uploads.sha256, strict=True))
     file_hashes.update({key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()})
     fingerprint = content_fingerprint(items, file_hashes)
-    previous = latest_manifest(store, industry)
     if previous and previous["lineage"].get("content_fingerprint") == fingerprint:
         return dg.MaterializeResult(
             metadata={
@@ -155,11 +214,6 @@ def industry_datasets(
             }
         )
 
-    key = signing_key.load()
-    if key.is_dev:
-        context.log.warning(
-            "releases are signed with a development key: set ANNOBASE_SIGNING_KEY in production"
-        )
     version = existing_versions(store, industry).next_version()
     now = datetime.now(UTC)
     batches = writer.query("industry_batch_quality", industry=industry)
@@ -190,6 +244,11 @@ def industry_datasets(
             code_version=f"annobase {package_version('annobase')} / industry_datasets {CODE_VERSION}",
             dask_client=dask_client,
         )
+    if files is None:
+        return dg.MaterializeResult(
+            metadata={"released": False, "reason": "every item was withheld: no upload is as intake verified"}
+        )
+    items = items[~items.item_key.isin(files.withheld)]
     writer.write_partition(
         "release_items",
         f"{industry}/{version}",
@@ -216,6 +275,8 @@ def industry_datasets(
             "version": version,
             "release": f"datasets/{industry}/{version}",
             "items": len(items),
+            "items_withheld": len(files.withheld),
+            "deliveries_withdrawn": len(lineage["withdrawn_deliveries"]),
             "files": len(files.written),
             "dagster/row_count": len(items),
             **{

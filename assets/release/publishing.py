@@ -5,6 +5,11 @@ Order is the guarantee: files, Parquet, Croissant card and quality report first;
 published once its signature exists: a run that died before that left an incomplete version that
 no LATEST points at, and the next run redoes that same version number, first discarding what the
 interrupted run left there (which may hold files of items no longer in the release).
+
+A release signs only bytes intake verified: every copied file is read back and hashed, and an item
+whose copy is not the bytes intake recorded (the upload was changed or deleted since) is withheld
+from the release whole, its files removed from the unsigned version, the reason in the quality report
+and the manifest's lineage.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import datetime
 import pandas as pd
 
 from annobase.object_store import ObjectStore
+from assets.release.published_keys import publish_public_key
 from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
 from assets.release.signing import SigningKey, sign
 
@@ -92,11 +98,12 @@ def content_fingerprint(items: pd.DataFrame, file_hashes: dict[str, str]) -> str
 
 @dataclass
 class ReleaseFiles:
-    """What has been written under the release prefix: path -> (sha256, bytes), and re-read checks."""
+    """What has been written under the release prefix: path -> (sha256, bytes) as read back;
+    `withheld` maps the items kept out of the release to why."""
 
     prefix: str
     written: dict[str, tuple[str, int]] = field(default_factory=dict)
-    verified: dict[str, bool] = field(default_factory=dict)
+    withheld: dict[str, str] = field(default_factory=dict)
 
     def put(self, store: ObjectStore, path: str, data: bytes) -> None:
         self.written[path] = _put(store, self.prefix + path, data)
@@ -119,12 +126,10 @@ class ReleaseFiles:
 
         def finish() -> None:
             copied, written = _gathered(dask_client, copies), _gathered(dask_client, writes)
-            for (_, path, expected), (digest, size) in zip(uploads, copied, strict=True):
-                self.written[path] = (digest, size)
-                self.verified[path] = digest == expected
-            for path, entry in zip(texts, written, strict=True):
-                self.written[path] = entry
-                self.verified[path] = True
+            for (_, path, _), (digest, size) in zip(uploads, copied, strict=True):
+                if digest is not None:  # None: the upload is gone, nothing was copied
+                    self.written[path] = (digest, size)
+            self.written.update(zip(texts, written, strict=True))
 
         return finish
 
@@ -165,9 +170,18 @@ def _put_texts(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]
     return _in_threads(store, put, _pairs(calls))
 
 
-def _copy_and_hash_all(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]:
-    """Each (source key, key) of `calls` copied: (sha256, bytes) of each copy as stored."""
-    return _in_threads(store, store.copy_and_hash, _pairs(calls))
+def _copy_and_hash_all(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str | None, int]]:
+    """Each (source key, key) of `calls` copied: (sha256, bytes) of each copy as stored, or (None, 0)
+    where the source no longer exists (a client deleted its upload: that item is withheld, not the
+    release failed)."""
+
+    def copy(source: str, key: str) -> tuple[str | None, int]:
+        try:
+            return store.copy_and_hash(source, key)
+        except KeyError:
+            return None, 0
+
+    return _in_threads(store, copy, _pairs(calls))
 
 
 def _pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -217,20 +231,15 @@ def _drafted(
     files: ReleaseFiles,
     items: pd.DataFrame,
     data_files: dict[str, tuple[str, int]],
-    verified: Callable[[str], bool],
     documents: Callable[..., dict[str, bytes]],
     manifest: Callable[[dict[str, tuple[str, int]]], bytes],
 ) -> tuple[dict[str, bytes], bytes]:
-    """Write the Parquet with each item's `files_verified`; return the documents built on it and the
-    manifest listing them with `data_files` (path -> sha256, bytes) and the Parquet."""
-    listed = zip(*(items[column].tolist() for column in PART_COLUMNS.values()), strict=True)
-    items = items.assign(
-        files_verified=[all(verified(path) for path in row if isinstance(path, str)) for row in listed]
-    )
-    data, schema = parquet_file(items)
+    """Write the Parquet; return the documents built on it and the manifest listing them with
+    `data_files` (path -> sha256, bytes) and the Parquet. Every file listed is one intake verified."""
+    data, schema = parquet_file(items.assign(files_verified=True))
     files.put(store, DATA_FILE, data)
     hashes = {path: sha256 for path, (sha256, _) in data_files.items()}
-    contents = documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]}, schema)
+    contents = documents(items, {**hashes, DATA_FILE: files.written[DATA_FILE][0]}, schema, files.withheld)
     listing = {**data_files, DATA_FILE: files.written[DATA_FILE]}
     listing.update({path: _digest(data) for path, data in contents.items()})
     return contents, manifest(listing)
@@ -253,15 +262,15 @@ def write_release(
     created_at: datetime,
     code_version: str,
     dask_client,
-) -> ReleaseFiles:
-    """Write a whole release.
+) -> ReleaseFiles | None:
+    """Write a whole release; None (and nothing left under the version) when every item was withheld.
 
     `uploads` (item_key, part, upload_key, sha256, bytes) are the media files copied in byte for
     byte; `texts` are the cleaned texts (PII-masked where the industry requires it), written instead
     of the uploaded text files, which may hold what masking removed. The files are copied and written
-    on the Dask workers of `dask_client`. `documents(items, hashes, schema)` returns the Croissant
-    card and quality report, given the sha256 of every data file (media, texts, Parquet) by path
-    and the Parquet's Arrow schema.
+    on the Dask workers of `dask_client`. `documents(items, hashes, schema, withheld)` returns the
+    Croissant card and quality report, given the sha256 of every data file (media, texts, Parquet)
+    by path, the Parquet's Arrow schema and the items withheld (item_key -> reason).
     """
     release = f"{dataset_prefix(industry)}{version}"
     if store.head(f"{release}/{SIGNATURE_NAME}") is not None:
@@ -289,30 +298,66 @@ def write_release(
         items[column] = [paths.get((item_key, part)) for item_key in item_keys]
     items["files_present"] = items[list(PART_COLUMNS.values())].notna().any(axis=1)
 
+    intake = {path: sha256 for _, path, sha256 in copies}  # what intake verified of each upload
+
     def manifest(listing: dict[str, tuple[str, int]]) -> bytes:
         return build_manifest(
             release=release,
             industry=industry,
             version=version,
             files=listing,
-            lineage=lineage,
+            lineage={**lineage, "withheld_items": _withheld_lineage(files.withheld)},
             signing_key_fingerprint=key.fingerprint,
             created_at=created_at.isoformat(),
             code_version=code_version,
+            intake_hashes={path: intake[path] for path in listing.keys() & intake.keys()},
         )
 
     # drafted while the workers copy, from the hashes and sizes intake recorded (the documents and
-    # the manifest list every file's); drafted again if a file was not written as recorded
+    # the manifest list every file's); drafted again if an item had to be withheld
     expected.update({path: _digest(text.encode()) for path, text in text_files.items()})
-    draft = _drafted(store, files, items, expected, lambda path: path in expected, documents, manifest)
+    draft = _drafted(store, files, items, expected, documents, manifest)
     finish_copies()
-    if any(files.written[path] != entry for path, entry in expected.items()):
-        written = {path: files.written[path] for path in expected}
-        draft = _drafted(store, files, items, written, files.verified.get, documents, manifest)
+    unverified = {path for path, entry in expected.items() if files.written.get(path) != entry}
+    if unverified:
+        files.withheld = _withheld_items(unverified, paths, files, expected)
+        items = items[~items.item_key.isin(files.withheld)]
+        gone = [path for (item_key, _), path in paths.items() if item_key in files.withheld]
+        store.discard_unpublished_files([files.prefix + path for path in gone if path in files.written])
+        for path in gone:
+            files.written.pop(path, None)
+            expected.pop(path, None)
+        if items.empty:
+            store.discard_unpublished(release + "/")
+            return None
+        draft = _drafted(store, files, items, expected, documents, manifest)
     contents, manifest_bytes = draft
     for path, data in contents.items():
         files.put(store, path, data)
+    publish_public_key(store, key, created_at)
     store.put(f"{release}/{MANIFEST_NAME}", manifest_bytes)
     store.put(f"{release}/{SIGNATURE_NAME}", sign(manifest_bytes, key))
     store.put(dataset_prefix(industry) + "LATEST", version.encode())
     return files
+
+
+def _withheld_items(
+    unverified: set[str], paths: dict[tuple[str, str], str], files: ReleaseFiles, expected: dict
+) -> dict[str, str]:
+    """item_key -> why it stays out: its first file whose copy is not the bytes intake verified."""
+    withheld: dict[str, str] = {}
+    for (item_key, part), path in sorted(paths.items()):
+        if path not in unverified or item_key in withheld:
+            continue
+        if path not in files.written:
+            withheld[item_key] = f"upload_missing: the {part} upload no longer exists"
+        else:
+            withheld[item_key] = (
+                f"sha256_mismatch: the {part} upload is {files.written[path][0][:12]}…, "
+                f"intake verified {expected[path][0][:12]}…"
+            )
+    return withheld
+
+
+def _withheld_lineage(withheld: dict[str, str]) -> list[dict[str, str]]:
+    return [{"item_key": item_key, "reason": reason} for item_key, reason in sorted(withheld.items())]

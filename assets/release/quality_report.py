@@ -9,6 +9,7 @@ batches' quality runs; the indicators from the released items themselves.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -212,18 +213,21 @@ def quality_report(
     thresholds: Mapping[str, float],
     released_at: datetime,
     *,
+    withheld: Mapping[str, str] | None = None,
     timely_within: timedelta = timedelta(days=30),
     modalities: Mapping[str, Modality] | None = None,
 ) -> dict:
     """The report of one release, as a JSON-able dict.
 
-    `items`: one row per released item (release Parquet columns plus `files_present` and
-    `files_verified`); `batches`: one row per batch of the release with its quality-run scores.
+    `items`: one row per released item (release Parquet columns plus `files_present`); `batches`: one
+    row per batch of the release with its quality-run scores; `withheld`: the items chosen for the
+    release but kept out of it because a file was not the bytes intake verified (item_key -> reason).
     `scores` hold the batch measures against `thresholds` (accuracies weighted by gold annotations,
     cross-modal consistency by released items, Krippendorff's alpha a plain mean over batches, in
     [-1, 1] and without a threshold). `modalities` defaults to the configured ones.
     """
     modalities = load_settings().modalities if modalities is None else modalities
+    withheld = dict(withheld or {})
     released = pd.Timestamp(released_at)
     released = released.tz_localize("UTC") if released.tzinfo is None else released
     items = items.reset_index(drop=True)
@@ -268,9 +272,14 @@ def quality_report(
             _mean(timely, "no item has an upload time"),
         ),
         "accessibility": (
-            "Share of items whose every file in the release, hashed as it was written (read back after a "
-            "server-side copy), has the sha256 intake recorded for it (files_verified).",
-            _mean(_flag(items, "files_verified"), no_items),
+            "Share of the items chosen for the release whose every file, hashed as it was written into "
+            "the release (read back after a server-side copy), has the sha256 intake recorded for it; "
+            "the others are withheld from the release (listed under `withheld`).",
+            _measure(
+                len(items) / (len(items) + len(withheld)) if len(items) else None,
+                len(items) + len(withheld),
+                no_items,
+            ),
         ),
     }
     return {
@@ -279,6 +288,11 @@ def quality_report(
         "items": len(items),
         "batches": len(batches),
         "scores": _scores(items, batches, thresholds),
+        "withheld": {
+            "items": len(withheld),
+            "by_reason": dict(sorted(Counter(reason.split(":")[0] for reason in withheld.values()).items())),
+            "list": [{"item_key": key, "reason": reason} for key, reason in sorted(withheld.items())],
+        },
         "gbt_36344_2018": {
             name: {"name_zh": GBT_36344_2018_NAMES[name], "definition": definition, **measured}
             for name, (definition, measured) in indicators.items()

@@ -64,12 +64,16 @@ def build_manifest(
     signing_key_fingerprint: str,
     created_at: str,
     code_version: str,
+    intake_hashes: dict[str, str] | None = None,
 ) -> bytes:
     """The manifest's bytes, identical for identical inputs, so its signature is reproducible.
 
     `release` is the release's prefix and must be the one `industry` and `version` name; `files` maps
-    each path relative to it to (sha256 hex, size in bytes).
+    each path relative to it to (sha256 hex, size in bytes); `intake_hashes` the media files copied
+    from uploads to the sha256 intake verified of those uploads, listed beside them (`intake_sha256`)
+    so a verifier can check the release holds the client's bytes, not merely the bytes it was cut with.
     """
+    intake_hashes = intake_hashes or {}
     if release != release_path(industry, version):
         raise ValueError(f"release {release!r} is not datasets/{industry}/{version}")
     for path, (sha256, size) in files.items():
@@ -85,7 +89,9 @@ def build_manifest(
         "code_version": code_version,
         "signing_key_fingerprint": signing_key_fingerprint,
         "files": [
-            {"path": path, "sha256": sha256, "bytes": size} for path, (sha256, size) in sorted(files.items())
+            {"path": path, "sha256": sha256, "bytes": size}
+            | ({"intake_sha256": intake_hashes[path]} if path in intake_hashes else {})
+            for path, (sha256, size) in sorted(files.items())
         ],
         "lineage": lineage,
     }
@@ -112,9 +118,14 @@ def verify_release(store: ObjectStore, release_prefix: str, public_key: Ed25519P
         return _mismatch(f"signature does not verify with key {fingerprint(public_key)}")
 
     try:
-        expected = _read_manifest(manifest_bytes, release_prefix)
+        expected, intake = _read_manifest(manifest_bytes, release_prefix)
     except ValueError as error:
         return _mismatch(f"{MANIFEST_NAME} is not a valid release manifest: {error}")
+    for path, intake_sha256 in sorted(intake.items()):
+        if intake_sha256 != expected[path][0]:
+            return _mismatch(
+                f"{path}: released as {expected[path][0][:12]}…, intake verified {intake_sha256[:12]}…"
+            )
     stored = {
         obj.key[len(release_prefix) + 1 :]: obj.size
         for obj in store.list(release_prefix + "/")
@@ -141,8 +152,11 @@ def _mismatch(description: str, checked: int = 0) -> VerifyResult:
     return VerifyResult(ok=False, checked_files=checked, first_mismatch=description)
 
 
-def _read_manifest(manifest_bytes: bytes, release_prefix: str) -> dict[str, tuple[str, int]]:
-    """The signed manifest's files, after checking it is a manifest of this release.
+def _read_manifest(
+    manifest_bytes: bytes, release_prefix: str
+) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:
+    """The signed manifest's files, and the intake sha256 of those copied from uploads, after checking
+    it is a manifest of this release.
 
     A validly signed manifest of another release, copied here, must not make this one verify.
     """
@@ -158,6 +172,7 @@ def _read_manifest(manifest_bytes: bytes, release_prefix: str) -> dict[str, tupl
     if not isinstance(entries, list):
         raise ValueError("files is not a list")
     files: dict[str, tuple[str, int]] = {}
+    intake: dict[str, str] = {}
     for entry in entries:
         if not isinstance(entry, dict):
             raise ValueError("a files entry is not an object")
@@ -168,7 +183,12 @@ def _read_manifest(manifest_bytes: bytes, release_prefix: str) -> dict[str, tupl
         if path in files:
             raise ValueError(f"{path} is listed twice")
         files[path] = (sha256, size)
-    return files
+        if "intake_sha256" in entry:
+            intake_sha256 = entry["intake_sha256"]
+            if not isinstance(intake_sha256, str) or not SHA256_PATTERN.fullmatch(intake_sha256):
+                raise ValueError(f"{path}: intake_sha256 {intake_sha256!r} is not 64 lowercase hex digits")
+            intake[path] = intake_sha256
+    return files, intake
 
 
 def _file_entry_problem(path: object, sha256: object, size: object) -> str | None:

@@ -60,9 +60,22 @@ def public_pem(public_key: Ed25519PublicKey) -> bytes:
     )
 
 
-def load_signing_key(path: str | None) -> SigningKey:
-    """The key at `path` (unencrypted PKCS8 PEM, Ed25519 only), or the development key when None."""
+class SigningKeyMissing(ValueError):
+    """No signing key is configured where a development key must not stand in for one."""
+
+
+def load_signing_key(path: str | None, allow_dev: bool = True) -> SigningKey:
+    """The key at `path` (unencrypted PKCS8 PEM, Ed25519 only), or the development key when None.
+
+    `allow_dev=False` (a store others read: S3) refuses to sign with the development key: a release
+    signed by a key generated on some machine's home directory proves nothing to anyone else.
+    """
     if path is None:
+        if not allow_dev:
+            raise SigningKeyMissing(
+                "ANNOBASE_SIGNING_KEY is not set: releases to an S3 store must be signed with the base's "
+                "own Ed25519 key (the development key is for the embedded store only)"
+            )
         return _signing_key(_load_private_pem(_dev_key_pem(), str(dev_key_path())), is_dev=True)
     try:
         pem = Path(path).read_bytes()
