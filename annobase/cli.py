@@ -16,7 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=2026)
     verify = commands.add_parser("verify", help="re-hash a release and check its signature")
     verify.add_argument("release", help="datasets/{industry}/{version}")
-    verify.add_argument("--public-key", help="PEM of the Ed25519 public key (default: the signing key's)")
+    verify.add_argument(
+        "--public-key", help="PEM of the Ed25519 public key (default: the release's key in datasets/KEYS)"
+    )
+    verify.add_argument(
+        "--fingerprint", help="sha256:… of the only key you trust; a release signed by another is a mismatch"
+    )
     trace = commands.add_parser("trace", help="an item's path from upload to every release that holds it")
     trace.add_argument("item_key", help="client_id/delivery_id/item_id")
     args = parser.parse_args(argv)
@@ -28,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "verify":
         from annobase.verify import run_verify
 
-        return run_verify(args.release, args.public_key)
+        return run_verify(args.release, args.public_key, args.fingerprint)
     from annobase.trace import run_trace
 
     return run_trace(args.item_key)

@@ -13,7 +13,8 @@ import dagster as dg
 import pytest
 from services import SeaweedFS, ensure_postgres
 
-from resources import CatalogResource, DaskResource, ObjectStoreResource
+from assets.release.signing import generate_key_pem
+from resources import CatalogResource, DaskResource, ObjectStoreResource, SigningKeyResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,3 +121,19 @@ def postgres_instance(postgres, tmp_path, monkeypatch):
     with dg.DagsterInstance.from_config(str(home)) as pg_instance:
         yield pg_instance
     postgres.drop_database(database["db_name"])
+
+
+@pytest.fixture
+def signing(tmp_path):
+    path = tmp_path / "release-key.pem"
+    path.write_bytes(generate_key_pem())
+    return SigningKeyResource(key_path=str(path))
+
+
+@pytest.fixture
+def base(object_store_resource, dask_cluster, instance, signing):
+    """The flow on one store: deliveries go in, are annotated by a good crew, gated, then published."""
+    from flow_helpers import Base
+
+    resources = {**annobase_resources(object_store_resource, dask_cluster), "signing_key": signing}
+    return Base(object_store_resource, resources, instance)

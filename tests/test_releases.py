@@ -2,82 +2,14 @@
 verifiable, documented (Croissant, GB/T 36344 report), traceable to the uploaded bytes, immutable,
 and never half-published."""
 
-import io
 import json
 
-import dagster as dg
-import pandas as pd
 import pytest
-from flow_helpers import run_flow_for_delivery, run_qa
+from flow_helpers import delete_behind_annobase, operator_env
 
 from assets.release.croissant import validate_croissant
-from assets.release.industry_datasets import industry_datasets
 from assets.release.release_manifest import verify_release
-from assets.release.signing import generate_key_pem, load_signing_key
-from resources import CatalogResource, SigningKeyResource
-from simulator import make_delivery, upload_delivery
-from simulator.annotation_tool import complete_batch
-from simulator.annotators import Annotator
-
-# release tests are about what gets published, not about measuring quality: a flawless crew
-CREW = [Annotator(2, 1.0, 20.0), Annotator(3, 1.0, 25.0), Annotator(4, 1.0, 30.0)]
-
-
-@pytest.fixture
-def signing(tmp_path):
-    path = tmp_path / "release-key.pem"
-    path.write_bytes(generate_key_pem())
-    return SigningKeyResource(key_path=str(path))
-
-
-@pytest.fixture
-def base(object_store_resource, dask_cluster, instance, signing):
-    """The flow on one store: deliveries go in, are annotated by a good crew, gated, then published."""
-    from conftest import annobase_resources
-
-    resources = {**annobase_resources(object_store_resource, dask_cluster), "signing_key": signing}
-    return Base(object_store_resource, resources, instance)
-
-
-class Base:
-    def __init__(self, store_resource, resources, instance):
-        self.store = store_resource.open()
-        self.resources = resources
-        self.instance = instance
-        self.catalog = CatalogResource(object_store=store_resource).open()
-        self.truth = {}
-
-    def deliver_and_annotate(self, seed, client_id, delivery_id, modality, n_items, license="publishable"):
-        industry = "energy" if client_id == "shanxi-coal-grid" else None  # a second energy client
-        delivery = make_delivery(
-            seed,
-            client_id,
-            delivery_id,
-            modality,
-            n_items,
-            license=license,
-            industry=industry,
-            disagreement_rate=0.0,
-        )
-        upload_delivery(self.store, delivery)
-        self.truth.update({f"{client_id}/{delivery_id}/{k}": v for k, v in delivery.truth.items()})
-        assert run_flow_for_delivery(self.instance, self.resources, f"{client_id}/{delivery_id}").success
-        for batch_id in self.catalog.query(
-            "delivery_batches", client_id=client_id, delivery_id=delivery_id
-        ).batch_id:
-            complete_batch(self.store, batch_id, self.truth, CREW, seed=3)
-            assert run_qa(self.instance, self.resources, batch_id).success
-        return delivery
-
-    def publish(self, industry: str) -> dict:
-        result = dg.materialize(
-            [industry_datasets], instance=self.instance, partition_key=industry, resources=self.resources
-        )
-        [materialization] = result.asset_materializations_for_node("industry_datasets")
-        return {key: value.value for key, value in materialization.metadata.items()}
-
-    def release_items(self, release: str) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.store.get(f"{release}/data/items.parquet")))
+from assets.release.signing import load_signing_key
 
 
 def test_only_publishable_gated_data_is_released_signed_and_documented(base, signing, tmp_path):
@@ -244,28 +176,6 @@ def test_an_interrupted_publish_leaves_no_latest_and_the_next_run_redoes_it(base
     key = load_signing_key(signing.key_path)
     assert verify_release(base.store, finished["release"], key.public_key).ok
     assert base.store.head(withdrawn) is None
-
-
-def operator_env(monkeypatch, resources: dict, signing) -> None:
-    """The environment an operator's `annobase verify` / `annobase trace` would run in."""
-    store = resources["object_store"]
-    for name in ("ANNOBASE_LOCAL_STORE", "ANNOBASE_S3_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    if store.local_root:
-        monkeypatch.setenv("ANNOBASE_LOCAL_STORE", store.local_root)
-    else:
-        monkeypatch.setenv("ANNOBASE_S3_ENDPOINT_URL", store.endpoint_url)
-    monkeypatch.setenv("ANNOBASE_BUCKET", store.bucket)
-    monkeypatch.setenv("ANNOBASE_SIGNING_KEY", signing.key_path)
-
-
-def delete_behind_annobase(store, key: str) -> None:
-    """annobase never removes a published file (its store only discards unsigned versions):
-    tampering goes around it."""
-    if store.remote:
-        store.client.delete_object(Bucket=store.bucket, Key=key)
-    else:
-        (store.root / key).unlink()
 
 
 @pytest.mark.parametrize(
