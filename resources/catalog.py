@@ -2,10 +2,16 @@
 
 DuckDB is single-writer across processes, and many runs write the catalog at once, so there is
 no shared `.duckdb` file: each run writes its own partition file of a table (schema enforced by
-DuckDB from `sql/catalog_tables.sql`), and readers query every partition through DuckDB views.
-A query about one client (a `client_id` parameter) sees only that client's files of the tables
-kept per delivery: what it reads grows with the client's history, not the base's, and no other
-client's rows are ever read on its behalf.
+DuckDB from `sql/catalog_tables.sql`), and readers query every partition loaded into an
+in-memory DuckDB. A query about one client (a `client_id` parameter) sees only that client's files
+of the tables kept per delivery: what it reads grows with the client's history, not the base's, and
+no other client's rows are ever read on its behalf.
+
+Readers never see a torn file: each partition file is read whole, in one GET of one object version,
+while writers replace it whole (one PUT). Streaming a file in ranges (DuckDB over s3fs) mixed an old
+footer with new data, or failed with `FileExpired`, when a run replaced the file mid-read. Rows that
+must agree across files name the version they come from (a verdict and the consensus it judged carry
+the export's ETag; every intake row its manifest's), and the readers that combine them check it.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 CATALOG_PREFIX = "catalog/"
 # Partition files fetched at once when a table is loaded into memory (the S3 client's pool holds 32)
 READ_THREADS = 16
-# Tables with one file per delivery, under catalog/{table}/{client_id}/; the others are kept per
-# batch, per release or whole.
-DELIVERY_TABLES = frozenset(
-    {"deliveries", "raw_items", "rejections", "clean_items", "batches", "batch_tasks"}
+# Tables kept under catalog/{table}/{client_id}/ (one file per delivery, or per batch for `exports`), so
+# a client's questions read only its own files; the others are kept per batch, per release or whole.
+CLIENT_TABLES = frozenset(
+    {"deliveries", "raw_items", "rejections", "clean_items", "batches", "batch_tasks", "exports"}
 )
 
 
@@ -143,29 +149,17 @@ class Catalog:
         return pq.read_table(io.BytesIO(data)).to_pandas()
 
     def connect(self, client_id: str | None = None, tables: Iterable[str] | None = None):
-        """A DuckDB connection where each catalog table is a view over all of its partitions (with
-        `client_id`, only that client's for the tables kept per delivery), plus the views of
-        `sql/catalog_views.sql`. Tables left out of `tables` are empty: binding a view over a
-        table's files lists and opens every one of them."""
+        """An in-memory DuckDB holding every partition of each of `tables` (all when None; with
+        `client_id`, only that client's files of the tables kept per delivery), each file read whole,
+        plus the views of `sql/catalog_views.sql`. Tables left out are empty."""
         import duckdb
 
-        wanted = set(catalog_table_names() if tables is None else tables)
         con = duckdb.connect()
-        if self.store.remote:
-            con.register_filesystem(self.store.filesystem())
-        con.execute("CREATE SCHEMA empty")
-        con.execute("SET schema = 'empty'")
         con.execute(read_sql("catalog_tables"))
-        con.execute("SET schema = 'main'")
-        for table in catalog_table_names():
-            prefix = self._table_prefix(table, client_id)
-            if table not in wanted or next(self.store.list(prefix, page_size=1), None) is None:
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM empty.{table}")
-            else:
-                glob = (self.store.url(prefix) + "**/*.parquet").replace("'", "''")
-                con.execute(
-                    f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', union_by_name = true)"
-                )
+        for table in catalog_table_names() if tables is None else tables:
+            loaded = self._read_table(self._table_prefix(table, client_id))  # noqa: F841
+            if loaded is not None:
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM loaded")
         con.execute(read_sql("catalog_views"))
         return con
 
@@ -176,23 +170,14 @@ class Catalog:
 
     @contextmanager
     def client_snapshot(self, client_id: str, queries: Sequence[str]) -> Iterator[CatalogSnapshot]:
-        """The tables `queries` read, for one client, loaded once into memory (each partition file
-        fetched by the store, several at a time), so that a run asking the same questions for many
-        deliveries of the client reads each file once instead of once per delivery."""
-        import duckdb
-
-        with duckdb.connect() as con:
-            con.execute(read_sql("catalog_tables"))
-            for table in tables_used(queries):
-                loaded = self._read_table(self._table_prefix(table, client_id))  # noqa: F841
-                if loaded is not None:
-                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM loaded")
-            con.execute(read_sql("catalog_views"))
+        """The tables `queries` read, for one client, loaded once, so that a run asking the same
+        questions for many deliveries of the client reads each file once instead of once per delivery."""
+        with self.connect(client_id=client_id, tables=tables_used(queries)) as con:
             yield CatalogSnapshot(con)
 
     def _table_prefix(self, table: str, client_id: str | None) -> str:
         prefix = f"{CATALOG_PREFIX}{table}/"
-        if client_id is not None and table in DELIVERY_TABLES:
+        if client_id is not None and table in CLIENT_TABLES:
             prefix += require_id(client_id, "client_id") + "/"
         return prefix
 
@@ -200,14 +185,22 @@ class Catalog:
         """Every Parquet file under `prefix` as one Arrow table (columns missing from older files
         are null), or None when there is none."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         keys = [obj.key for obj in self.store.list(prefix) if obj.key.endswith(".parquet")]
         if not keys:
             return None
         with ThreadPoolExecutor(READ_THREADS) as pool:
-            parts = list(pool.map(lambda key: pq.read_table(io.BytesIO(self.store.get(key))), keys))
-        return pa.concat_tables(parts, promote_options="default")
+            parts = [part for part in pool.map(self._read_file, keys) if part is not None]
+        return pa.concat_tables(parts, promote_options="default") if parts else None
+
+    def _read_file(self, key: str):
+        """One partition file, read whole; None if it was removed after it was listed."""
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(io.BytesIO(self.store.get(key)))
+        except KeyError:
+            return None
 
 
 class CatalogSnapshot:

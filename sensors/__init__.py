@@ -5,5 +5,6 @@ import dagster as dg
 from sensors.annotation_exports import annotation_exports
 from sensors.client_uploads import client_uploads
 from sensors.delivery_completion import delivery_completion
+from sensors.reconciliation import reconciliation
 
-defs = dg.Definitions(sensors=[client_uploads, annotation_exports, delivery_completion])
+defs = dg.Definitions(sensors=[client_uploads, annotation_exports, delivery_completion, reconciliation])

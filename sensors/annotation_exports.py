@@ -14,6 +14,8 @@ from orchestration.jobs import annotation_qa_job
 from resources import ObjectStoreResource
 from sensors.upload_listing import ListingCursor, find_new_objects
 
+EXPORT_ETAG_TAG = "annobase/export_etag"
+
 
 @dg.sensor(
     job=annotation_qa_job,
@@ -42,11 +44,12 @@ def annotation_exports(
             record = quarantine_invalid_key(store, export.key, reason, datetime.now(UTC))
             context.log.error(f"{reason.detail}; recorded at {record}")
             continue
-        run_requests.append(
-            dg.RunRequest(
-                run_key=f"{batch_id}@{export.etag}",
-                partition_key=batch_id,
-                tags={"annobase/export_etag": export.etag},
-            )
-        )
+        run_requests.append(qa_request(batch_id, export.etag))
     return dg.SensorResult(run_requests=run_requests, cursor=next_cursor.serialize())
+
+
+def qa_request(batch_id: str, export_etag: str) -> dg.RunRequest:
+    """The QA run of one export version: Dagster launches a run key once."""
+    return dg.RunRequest(
+        run_key=f"{batch_id}@{export_etag}", partition_key=batch_id, tags={EXPORT_ETAG_TAG: export_etag}
+    )

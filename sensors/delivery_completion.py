@@ -7,6 +7,7 @@ verdicts leads to one delivery run, and a rework that changes a verdict leads to
 """
 
 import dagster as dg
+import pandas as pd
 
 from annobase.keys import DeliveryRef
 from assets.quality.verdicts import on_current_exports, verdicts_digest
@@ -22,6 +23,12 @@ def delivery_request(store, writer: Catalog, ref: DeliveryRef) -> dg.RunRequest 
     gates = on_current_exports(
         store, writer.query("delivery_gate_status", client_id=ref.client_id, delivery_id=ref.delivery_id)
     )
+    return request_under(ref, gates)
+
+
+def request_under(ref: DeliveryRef, gates: pd.DataFrame) -> dg.RunRequest | dg.SkipReason:
+    """The run returning `ref` under `gates` (its batches' verdicts on their current exports), or why
+    it must wait."""
     if gates.empty:
         return dg.SkipReason(f"{ref.partition_key} has no batches")
     waiting = gates[gates.passed.ne(True)]

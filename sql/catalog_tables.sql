@@ -166,8 +166,8 @@ CREATE TABLE annotations (
     parsed_at        TIMESTAMPTZ NOT NULL
 );
 
--- One row per batch: the export version its annotation rows were read from (partition: the batch),
--- written after them. QA results, consensus and gate verdicts name this version.
+-- One row per batch: the export version its annotation rows were read from (partition:
+-- client_id/batch_id), written after them. QA results, consensus and gate verdicts name this version.
 CREATE TABLE exports (
     batch_id         VARCHAR NOT NULL,
     client_id        VARCHAR NOT NULL,

@@ -73,3 +73,40 @@ def test_a_client_snapshot_answers_as_the_catalog_does(object_store_resource):
     assert sorted(from_snapshot.itertuples(index=False)) == sorted(from_views.itertuples(index=False))
     # only deliveries whose id sorts before d-003 count as earlier
     assert set(from_views.item_key) == {"datong-schools/d-001/i1", "datong-schools/d-002/i1"}
+
+
+def test_readers_see_each_partition_whole_while_a_writer_replaces_it(s3_store):
+    """A rework run replacing a partition while a delivery run reads it: every read is the old file or
+    the new one, whole, never an error (FileExpired) or a mix of the two."""
+    import threading
+
+    catalog = CatalogResource(object_store=s3_store).open()
+    versions = {
+        sha: [raw_item("datong-schools", "d-001", f"i{n:05d}", sha) for n in range(3000)]
+        for sha in ("a" * 64, "b" * 64)
+    }
+    catalog.write_partition("raw_items", "datong-schools/d-001", versions["a" * 64])
+    stop, errors = threading.Event(), []
+
+    def replace_again_and_again():
+        while not stop.is_set():
+            for rows in versions.values():
+                catalog.write_partition("raw_items", "datong-schools/d-001", rows)
+
+    writer = threading.Thread(target=replace_again_and_again)
+    writer.start()
+    seen = set()
+    try:
+        for _ in range(40):
+            try:
+                read = catalog.query("client_file_hashes", client_id="datong-schools", delivery_id="d-999")
+            except Exception as error:  # noqa: BLE001 - any error is the failure being tested for
+                errors.append(error)
+                continue
+            assert len(read) == 1, f"a read mixed two versions of the file: {sorted(read.sha256)}"
+            seen.add(read.sha256[0])
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
+    assert seen <= set(versions)

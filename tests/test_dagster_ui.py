@@ -41,6 +41,7 @@ EXPECTED_SENSORS = {  # name -> status without any stored state
     "client_uploads": "RUNNING",
     "annotation_exports": "RUNNING",
     "delivery_completion": "RUNNING",
+    "reconciliation": "RUNNING",
 }
 EXPECTED_SCHEDULES = {  # name -> (cron, timezone)
     "hourly_scorecards": ("0 * * * *", "Asia/Shanghai"),

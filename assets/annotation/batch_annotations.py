@@ -98,7 +98,7 @@ def batch_annotations(
     # written last: the export version the batch's rows above come from, what QA and its verdict name
     writer.write_partition(
         "exports",
-        batch_id,
+        f"{batch.client_id}/{batch_id}",
         [
             {
                 "batch_id": batch_id,

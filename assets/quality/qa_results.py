@@ -29,7 +29,7 @@ def qa_results(
     batch_id = context.partition_key
     writer = catalog.open()
     batch = writer.query("batch_info", batch_id=batch_id).iloc[0]
-    export = writer.read_partition("exports", batch_id).iloc[0]
+    export = writer.read_partition("exports", f"{batch.client_id}/{batch_id}").iloc[0]
     annotations = writer.read_partition("annotations", batch_id)
     with dask.client() as dask_client:
         quality = dask_client.submit(
