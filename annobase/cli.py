@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     trace = commands.add_parser("trace", help="an item's path from upload to every release that holds it")
     trace.add_argument("item_key", help="client_id/delivery_id/item_id")
+    ledger = commands.add_parser("ledger", help="the provenance ledger")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_verify = ledger_commands.add_parser(
+        "verify", help="recompute the hash chains and name the first broken link"
+    )
+    ledger_verify.add_argument("client_id", nargs="?", help="one client's chain (default: every client's)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -34,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         from annobase.verify import run_verify
 
         return run_verify(args.release, args.public_key, args.fingerprint)
+    if args.command == "ledger":
+        from annobase.ledger_cli import run_ledger_verify
+
+        return run_ledger_verify(args.client_id)
     from annobase.trace import run_trace
 
     return run_trace(args.item_key)

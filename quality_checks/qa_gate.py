@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from annobase import ledger
 from annobase.settings import load_settings
 from assets.partitions import batches_partitions
 from assets.quality.qa_results import qa_results
@@ -98,6 +99,11 @@ def record_gate(
     the QA row it judged: a verdict that could not be written whole leaves the batch without a verdict
     on its current data, which later steps read as not passed."""
     failed = [f"{f.expectation}({f.column})" for outcome in outcomes for f in outcome.failures]
+    passed = all(outcome.success for outcome in outcomes)
+    # the verdict enters the ledger before the catalog, where it lets data flow on (write-ahead)
+    ledger.record_gate(
+        writer.store, qa_row, check_name, passed, failed, metric, observed, threshold, context.run.run_id
+    )
     writer.write_partition(
         "gate_results",
         f"{batch_id}/{check_name}",
@@ -107,7 +113,7 @@ def record_gate(
                 "check_name": check_name,
                 "client_id": qa_row.client_id,
                 "delivery_id": qa_row.delivery_id,
-                "passed": all(outcome.success for outcome in outcomes),
+                "passed": passed,
                 "metric": metric,
                 "observed": observed,
                 "threshold": threshold,

@@ -8,6 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.object_store import ObjectStore
 from annobase.settings import Settings, load_settings
@@ -240,6 +241,7 @@ def batch_delivery(
                     "honeypot": task.honeypot,
                 }
             )
+    ledger.record_batches(store, ref, task_rows, run_id)  # before the rows: write-ahead
     writer.write_partition("batch_tasks", ref.partition_key, task_rows)
     writer.write_partition("batches", ref.partition_key, batch_rows)
     batch_ids = [batch.batch_id for batch in planned]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from annobase import ledger
 from annobase.keys import export_key
 from annobase.object_store import ObjectStore, PreconditionFailed
 from assets.annotation.annotation_batches import annotation_batches
@@ -77,6 +78,7 @@ def batch_annotations(
     honeypots = set(tasks.item_key[tasks.honeypot])
     common = {"export_etag": etag, "dagster_run_id": context.run.run_id}
     annotation_rows = [_annotation_row(row, honeypots, common, now) for row in rows]
+    ledger.record_export(store, batch, batch_id, raw, etag, context.run.run_id, len(rows), len(problems))
     writer.write_partition("annotations", batch_id, annotation_rows)
     writer.write_partition(
         "export_problems",

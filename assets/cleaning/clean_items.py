@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.object_store import ObjectStore
 from annobase.settings import Settings, load_settings
@@ -145,6 +146,7 @@ def clean_delivery(
         drops.setdefault(duplicate.item_key, duplicate)
 
     rows = [_row(item, drops.get(item["item_key"]), run_id, now) for item in items.to_dict("records")]
+    ledger.record_cleaning(store, ref, rows, run_id)  # before the rows: write-ahead
     writer.write_partition("clean_items", ref.partition_key, rows)
     dropped = pd.Series([row["drop_reason"] for row in rows if row["drop_reason"]], dtype=object)
     kept = [row for row in rows if row["status"] == "kept"]

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 import dagster as dg
 import pandas as pd
 
+from annobase import ledger
 from annobase.keys import DeliveryRef
 from assets.partitions import deliveries_partitions
 from assets.quality.qa_results import qa_results
@@ -106,7 +107,11 @@ def client_deliveries(
             table[column.replace("_key", "_file")] = delivered
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
-    store.put(prefix + "labels.parquet", buffer.getvalue())
+    etag = store.put(prefix + "labels.parquet", buffer.getvalue())
+    # recorded before delivery.json, which says the delivery is complete (write-ahead)
+    ledger.record_client_delivery(
+        store, ref, table, buffer.getvalue(), etag, gates.batch_id, context.run.run_id
+    )
     store.put(
         prefix + "delivery.json",
         json.dumps(

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.settings import load_settings
 from assets.intake.intake import IntakeOutcome, ManifestVanished, take_in_delivery
@@ -52,6 +53,7 @@ def raw_items(
                 context.add_asset_metadata({"status": "manifest_vanished"}, partition_key=ref.partition_key)
                 not_accepted[ref.partition_key] = "manifest_vanished"
                 continue
+            ledger.record_intake(store, ref, outcome, context.run.run_id)  # before the rows: write-ahead
             _record(writer, ref, outcome, context.log)
             context.add_asset_metadata(_metadata(outcome), partition_key=ref.partition_key)
             if outcome.delivery["status"] == "rejected":

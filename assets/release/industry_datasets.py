@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.settings import load_settings
 from assets.cleaning.clean_items import clean_items
@@ -228,6 +229,8 @@ def industry_datasets(
         "dagster_run_id": context.run.run_id,
         "content_fingerprint": fingerprint,
         "previous_version": previous["version"] if previous else None,
+        # read after the content was gathered: every entry it rests on is at or before these heads
+        "ledger_heads": ledger.release_heads(store, lineage),
     }
     with dask.client() as dask_client:
         files = write_release(

@@ -26,6 +26,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from annobase import ledger
 from annobase.object_store import ObjectStore
 from assets.release.published_keys import publish_public_key
 from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
@@ -337,6 +338,7 @@ def write_release(
     publish_public_key(store, key, created_at)
     store.put(f"{release}/{MANIFEST_NAME}", manifest_bytes)
     store.put(f"{release}/{SIGNATURE_NAME}", sign(manifest_bytes, key))
+    ledger.record_release(store, industry, version, manifest_bytes, lineage)  # before LATEST names it
     store.put(dataset_prefix(industry) + "LATEST", version.encode())
     return files
 
