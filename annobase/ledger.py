@@ -147,7 +147,7 @@ def append(
             if store.put_if_absent(entry_key(client_id, head.seq + 1), data):
                 head = Head(head.seq + 1, digest)
                 break
-            head = _read_forward(store, client_id, head)  # someone took that seq: start from theirs
+            head = _read_forward(store, client_id, head, known=True)  # someone took that seq: read on
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         else:
             raise LedgerContended(f"{client_id}: no seq won in {APPEND_ATTEMPTS} tries")
@@ -168,12 +168,13 @@ def find_head(store: ObjectStore, client_id: str) -> Head:
 
 
 def _read_forward(
-    store: ObjectStore, client_id: str, start: Head | None, seqs: list[int] | None = None
+    store: ObjectStore, client_id: str, start: Head | None, seqs: list[int] | None = None, known: bool = False
 ) -> Head:
-    """The head reached from `start` (a head read earlier) through the entries after it, each checked
-    to follow the one before; with `start` None, the entry `seqs[0]` is taken as it is."""
+    """The head reached from `start` through the entries after it, each checked to follow the one
+    before. `start` is a hint, whose entry is read to check it, or (`known`) a head this append read or
+    wrote itself; with `start` None, the entry `seqs[0]` is taken as it is."""
     if start is not None:
-        if start.seq:
+        if start.seq and not known:
             anchor = _load(store, client_id, start.seq)
             if anchor is None or anchor.hash != start.hash:
                 raise LedgerBroken(

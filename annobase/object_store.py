@@ -140,6 +140,9 @@ def _check_prefix(prefix: str) -> str:
     return prefix
 
 
+_CLIENT_LOCK = threading.Lock()
+
+
 @cache
 def _s3_client(endpoint_url: str | None, region: str | None):
     """One boto3 client per process and endpoint (clients are thread-safe): a store unpickled for
@@ -173,7 +176,10 @@ class S3ObjectStore(ObjectStore):
     @property
     def client(self):
         if self._client is None:
-            self._client = _s3_client(self.endpoint_url, os.environ.get("AWS_REGION") or None)
+            # one client even when threads first use a store at once: exceptions are classes of their
+            # client, so a `NoSuchKey` raised by one is not caught as another's
+            with _CLIENT_LOCK:
+                self._client = _s3_client(self.endpoint_url, os.environ.get("AWS_REGION") or None)
         return self._client
 
     def put(self, key: str, data: bytes) -> str:
