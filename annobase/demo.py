@@ -241,6 +241,7 @@ def run_demo(workdir: Path, items_per_delivery: int, seed: int) -> int:
         os.environ["ANNOBASE_DASK_ADDRESS"] = cluster.scheduler_address
         import dagster as dg
 
+        from annobase.ledger_cli import run_ledger_verify
         from annobase.verify import run_verify
         from orchestration.definitions import defs
         from resources import CatalogResource, object_store_from_env
@@ -274,6 +275,7 @@ def run_demo(workdir: Path, items_per_delivery: int, seed: int) -> int:
         for release in releases:
             code = run_verify(release, None)
             console.print(f"verify {release}: {'OK' if code == 0 else 'MISMATCH'}")
+        console.print(f"ledger verify: {'OK' if run_ledger_verify(None) == 0 else 'BROKEN'}")
         for table in summary_tables(catalog):
             console.print(table)
     console.print(

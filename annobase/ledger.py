@@ -12,7 +12,9 @@ runs appending at once, one gets the seq and the other reads the new head and tr
 so the chain never forks. The head is found from `ledger/{client_id}/head.json`, a hint written
 after each append (not trusted for anything but where to start): a listing from the seq it names
 finds any later entries, and the entries from the hint's on are checked to chain onto it, so an
-append reads a handful of small objects however long the chain is.
+append reads a handful of small objects however long the chain is. A store object also remembers
+the head its last append to a client reached, so a run taking in many deliveries of one client
+appends with one conditional write each (reading on only when another run appended meanwhile).
 
 Order against the writes it records: a step appends its entry *before* the catalog write or commit
 marker that lets the change flow on (write-ahead). A run that crashes in between leaves an entry
@@ -37,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from weakref import WeakKeyDictionary
 
 from annobase.keys import DeliveryRef, require_id
 from annobase.object_store import ObjectStore
@@ -83,6 +86,8 @@ class Head:
 
 
 EMPTY = Head(0, GENESIS)
+# store object -> client_id -> the head its last append reached (not trusted: a lost race reads on)
+_known_heads: WeakKeyDictionary[ObjectStore, dict[str, Head]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,8 @@ def append(
     """Append `events` (kind, facts), in order, to the client's chain; returns the new head.
 
     Another run may append between two of them: each entry is placed by its own conditional write."""
-    head = find_head(store, client_id)
+    known = _known_heads.setdefault(store, {})
+    head = known.get(client_id) or find_head(store, client_id)
     for kind, facts in events:
         if kind not in KINDS:
             raise ValueError(f"unknown ledger entry kind {kind!r}")
@@ -152,6 +158,7 @@ def append(
         else:
             raise LedgerContended(f"{client_id}: no seq won in {APPEND_ATTEMPTS} tries")
     store.put(head_hint_key(client_id), canonical(head.as_dict()))
+    known[client_id] = head
     return head
 
 

@@ -64,6 +64,7 @@ def test_demo_runs_the_flow_and_is_idempotent(tmp_path):
     assert "datasets/medical/v0001" not in published  # the clinic's deliveries are private
     for release in published:
         assert f"verify {release}: OK" in first.stdout
+    assert "ledger verify: OK" in first.stdout  # every client's provenance chain holds
 
     second = run_demo(workdir)
     assert second.returncode == 0, second.stderr[-3000:]
