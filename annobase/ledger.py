@@ -14,7 +14,8 @@ after each append (not trusted for anything but where to start): a listing from 
 finds any later entries, and the entries from the hint's on are checked to chain onto it, so an
 append reads a handful of small objects however long the chain is. A store object also remembers
 the head its last append to a client reached, so a run taking in many deliveries of one client
-appends with one conditional write each (reading on only when another run appended meanwhile).
+appends with one conditional write and the hint each (reading on only when another run appended
+meanwhile).
 
 Order against the writes it records: a step appends its entry *before* the catalog write or commit
 marker that lets the change flow on (write-ahead). A run that crashes in between leaves an entry
