@@ -37,13 +37,15 @@ def run_ledger_verify(client_id: str | None) -> int:
         ]
         names = sorted(set(ledger.clients(store)) | set(in_catalog))
     pins = release_pins(store)
+    verdicts = defaultdict(list)  # read once: the gate's rows are kept per batch, not per client
+    for row in catalog.query("ledger_recorded_verdicts", client_id=client_id).to_dict("records"):
+        verdicts[row["client_id"]].append(row)
     broken, total = 0, 0
     for name in names:
         check = ledger.verify_chain(store, name, pins.get(name, ()))
         problems = [check.problem] if check.problem else []
         if not problems:
-            verdicts = catalog.query("ledger_recorded_verdicts", client_id=name)
-            problems = ledger.unrecorded_verdicts(check.entries, verdicts.to_dict("records"))[:1]
+            problems = ledger.unrecorded_verdicts(check.entries, verdicts[name])[:1]
         if not check.entries and not problems:
             problems = ["no ledger entries"]
         if problems:
