@@ -561,18 +561,23 @@ def release_heads(store: ObjectStore, lineage: Mapping) -> dict[str, dict]:
 def record_release(
     store: ObjectStore, industry: str, version: str, manifest: bytes, lineage: Mapping
 ) -> None:
-    """A signed release, in the chain of each client it holds data of: the MANIFEST's sha256 (which
-    pins the head it was cut from). Appended before LATEST names the release."""
-    deliveries: dict[str, list[str]] = defaultdict(list)
+    """A signed release, in the chain of each client it holds data of or withdrew a delivery of (the
+    previous release held it): the MANIFEST's sha256, which pins the head it was cut from. Appended
+    before LATEST names the release."""
+    held: dict[str, list[str]] = defaultdict(list)
+    withdrawn: dict[str, list[str]] = defaultdict(list)
     for delivery in lineage["deliveries"]:
-        deliveries[delivery["client_id"]].append(delivery["delivery_id"])
-    for client_id, ids in sorted(deliveries.items()):
+        held[delivery["client_id"]].append(delivery["delivery_id"])
+    for delivery in lineage.get("withdrawn_deliveries", ()):
+        withdrawn[delivery["client_id"]].append(delivery["delivery_id"])
+    for client_id in sorted(held.keys() | withdrawn.keys()):
         facts = {
             "industry": industry,
             "version": version,
             "release": f"datasets/{industry}/{version}",
             "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
-            "deliveries": sorted(ids),
+            "deliveries": sorted(held[client_id]),
+            "withdrawn": sorted(withdrawn[client_id]),
             "pinned_head": lineage.get("ledger_heads", {}).get(client_id),
         }
         append(store, client_id, [(RELEASE, facts)], lineage.get("dagster_run_id"))
@@ -627,4 +632,5 @@ def concerning(entries: Iterable[Entry], delivery_id: str, batch_ids: Iterable[s
         if entry.facts.get("delivery_id") == delivery_id
         or entry.facts.get("batch_id") in batches
         or delivery_id in entry.facts.get("deliveries", ())
+        or delivery_id in entry.facts.get("withdrawn", ())
     ]

@@ -321,3 +321,27 @@ def test_canonical_hash_is_the_sha256_of_sorted_compact_json():
     data, digest = ledger.seal(body)
     assert digest == hashlib.sha256('{"a":"井","b":1,"c":[0.1,null]}'.encode()).hexdigest()
     assert json.loads(data) == {**body, "hash": digest}
+
+
+def test_a_release_is_recorded_in_the_chains_of_the_clients_it_holds_and_withdrew(store):
+    """The MANIFEST pins the heads of the clients whose data it holds; a client whose delivery the
+    previous release held and this one withdrew gets the entry too, naming the withdrawal."""
+    ledger.append(store, CLIENT, [(ledger.INTAKE, {"delivery_id": "d-1"})], "run-1")
+    ledger.append(store, "datong-schools", [(ledger.INTAKE, {"delivery_id": "d-9"})], "run-1")
+    lineage = {
+        "deliveries": [{"client_id": CLIENT, "delivery_id": "d-1"}],
+        "withdrawn_deliveries": [{"client_id": "datong-schools", "delivery_id": "d-9", "reason": "private"}],
+        "dagster_run_id": "publish-run",
+    }
+    lineage["ledger_heads"] = ledger.release_heads(store, lineage)
+    assert lineage["ledger_heads"] == {CLIENT: ledger.find_head(store, CLIENT).as_dict()}
+    manifest = ledger.canonical({"lineage": lineage})
+    ledger.record_release(store, "education", "v0002", manifest, lineage)
+
+    [held] = [e for e in ledger.verify_chain(store, CLIENT).entries if e.kind == ledger.RELEASE]
+    assert held.facts["deliveries"] == ["d-1"] and held.facts["withdrawn"] == []
+    assert held.facts["pinned_head"] == {"seq": held.seq - 1, "hash": held.prev}
+    assert held.facts["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+    [gone] = [e for e in ledger.verify_chain(store, "datong-schools").entries if e.kind == ledger.RELEASE]
+    assert gone.facts["withdrawn"] == ["d-9"] and gone.facts["pinned_head"] is None
+    assert ledger.concerning([gone], "d-9", []) == [gone] and held.run_id == "publish-run"
