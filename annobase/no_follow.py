@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import stat
 import sys
@@ -25,8 +26,27 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-_has_openat2 = _libc is not None
+def _openat2():
+    """libc's `syscall`, typed for openat2 (typed once: converting untyped arguments was most of a
+    call's cost), or None off Linux."""
+    if sys.platform != "linux":
+        return None
+    call = ctypes.CDLL(None, use_errno=True).syscall
+    call.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+    call.restype = ctypes.c_int
+    return call
+
+
+_syscall = _openat2()
+_has_openat2 = _syscall is not None
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
+
+
+@functools.cache
+def _how(flags: int, mode: int) -> tuple[_OpenHow, int]:
+    """The `open_how` for these flags, kept with its address (a handful of flag sets are ever used)."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, RESOLVE_NO_SYMLINKS)
+    return how, ctypes.addressof(how)
 
 
 def open_no_follow(path: str, flags: int, mode: int = 0o666) -> int:
@@ -34,14 +54,7 @@ def open_no_follow(path: str, flags: int, mode: int = 0o666) -> int:
     of it is a symbolic link (dangling, looping or not)."""
     global _has_openat2
     if _has_openat2:
-        how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, RESOLVE_NO_SYMLINKS)
-        fd = _libc.syscall(
-            ctypes.c_long(SYS_OPENAT2),
-            ctypes.c_int(AT_FDCWD),
-            ctypes.c_char_p(os.fsencode(path)),
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
-        )
+        fd = _syscall(SYS_OPENAT2, AT_FDCWD, os.fsencode(path), _how(flags, mode)[1], _HOW_SIZE)
         if fd >= 0:
             return fd
         code = ctypes.get_errno()

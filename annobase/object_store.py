@@ -359,8 +359,10 @@ class LocalObjectStore(ObjectStore):
 
     def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
         with _reading(key, self._path(key)) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            return size, (handle.read() if size <= limit else None)
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise KeyError(key)
+            return status.st_size, (handle.read() if status.st_size <= limit else None)
 
     def head(self, key: str) -> StoredObject | None:
         try:
@@ -503,9 +505,10 @@ def _reading(key: str, path: str) -> Iterator[BinaryIO]:
     except OSError as error:
         raise _refused(key, error) from error
     with open(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory is no object, as on S3
-            raise KeyError(key)
-        yield handle
+        try:
+            yield handle
+        except IsADirectoryError as error:  # a directory is no object, as on S3
+            raise KeyError(key) from error
 
 
 def _error_code(error) -> str:
