@@ -162,3 +162,20 @@ def test_the_sensor_records_a_linked_manifest_and_goes_on(local, outside, instan
     assert {record["reasons"][0]["code"] for record in records} == {"symbolic_link"}
     again = tick(instance, resource, first.cursor)
     assert again.run_requests == [] and len(list(store.list("quarantine/_invalid_keys/"))) == 2
+
+
+def test_the_export_sensor_records_a_linked_export_and_goes_on(local, outside, instance):
+    import dagster as dg
+
+    from sensors.annotation_exports import annotation_exports
+
+    resource, store = local
+    instance.add_dynamic_partitions("batches", ["b-linked", "b-plain"])
+    plant(store, "annotations/b-linked/export.json", outside / "secret.txt")
+    store.put("annotations/b-plain/export.json", b"[]")
+    with dg.build_sensor_context(instance=instance, resources={"object_store": resource}) as context:
+        result = annotation_exports(context)
+    assert [r.partition_key for r in result.run_requests] == ["b-plain"]
+    [record] = [json.loads(store.get(obj.key)) for obj in store.list("quarantine/_invalid_keys/")]
+    assert record["upload_key"] == "annotations/b-linked/export.json"
+    assert record["reasons"][0]["code"] == "symbolic_link"
