@@ -332,6 +332,7 @@ def assert_a_flood_delays_another_client_at_most_one_tick(
             "the flood is served too"
         )
     assert requested_on in (1, 2)
+    print(f"{other}/d-001 requested on tick {requested_on} of a flood of {flood_per_tick:,} objects a tick")
     return requested_on
 
 
