@@ -163,6 +163,19 @@ def test_the_sensor_records_a_linked_manifest_and_goes_on(local, outside, instan
     again = tick(instance, resource, first.cursor)
     assert again.run_requests == [] and len(list(store.list("quarantine/_invalid_keys/"))) == 2
 
+    # the reconciliation, which re-derives the same decisions from state, passes the links over too
+    import dagster as dg
+
+    from resources import CatalogResource
+    from sensors.reconciliation import reconciliation
+
+    catalog = CatalogResource(object_store=resource)
+    with dg.build_sensor_context(
+        instance=instance, resources={"object_store": resource, "catalog": catalog}
+    ) as context:
+        reconciled = reconciliation(context)
+    assert {r.run_key.split("@")[0] for r in reconciled.run_requests} == {"datong-schools/d-001"}
+
 
 def test_the_export_sensor_records_a_linked_export_and_goes_on(local, outside, instance):
     import dagster as dg
