@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from test_releases import Base
+from flow_helpers import Base
 
 from annobase.leases import LeaseHeld, LeaseLost, acquire, holding, newest_record
 from assets.release.publish_lease import lease_name

@@ -86,7 +86,7 @@ def test_the_parser_sets_aside_tasks_of_items_outside_the_batch():
             for n, (client, item) in enumerate([("c1", "i-1"), ("c1", "i-2"), ("c2", "i-1")], start=1)
         ]
     ).encode()
-    parsed = parse_export(raw, "b-1", "text", ["a", "b"], ["c1/d-001/i-1"])
+    parsed = parse_export(raw, "b-1", "text", ["a", "b"], batch_items=["c1/d-001/i-1"])
     assert [row.item_id for row in parsed.annotations] == ["i-1"]
     assert [(p.code, p.task_id) for p in parsed.problems] == [(TASK_NOT_IN_BATCH, 2), (TASK_NOT_IN_BATCH, 3)]
     assert "c2/d-001/i-1 is not one of the tasks of batch b-1" in parsed.problems[1].detail
