@@ -11,17 +11,23 @@ that carries a store unpickles it, and a worker importing dagster for that paid 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from itertools import count
 from pathlib import Path
+from typing import BinaryIO
+
+from annobase.no_follow import open_no_follow
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,14 @@ class StoredObject:
 class PreconditionFailed(Exception):
     """A conditional read or write found the object other than the caller assumed: it exists when
     it should not, or it is not the version (ETag) the caller named."""
+
+
+class SymbolicLink(KeyError):
+    """The key's path in the local store holds a symbolic link: no object there (a KeyError to
+    callers that only ask whether one exists), and a link is never followed."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ObjectStore(ABC):
@@ -295,13 +309,20 @@ class S3ObjectStore(ObjectStore):
 
 
 class LocalObjectStore(ObjectStore):
-    """The same key layout as files under `{root}/{bucket}/`; writes are atomic renames."""
+    """The same key layout as files under `{root}/{bucket}/`; writes are atomic renames.
+
+    A symbolic link is never followed, on any component of a key's path: S3 has no links, and one
+    planted in `uploads/` could reach outside the root or into another client's delivery (a link
+    inside the root is no safer). Lists report a link as a key of its own (never entered, so a
+    looping link costs nothing); `head`, reads and copies of it raise `SymbolicLink`.
+    """
 
     remote = False
 
     def __init__(self, root: str, bucket: str):
         self.bucket = bucket
-        self.root = Path(root).absolute() / bucket
+        # resolved once: the links on the way to the store are the operator's, those inside it are not
+        self.root = Path(os.path.realpath(Path(root).absolute() / bucket))
 
     def _path(self, key: str) -> str:
         # plain strings: pathlib's joins and parsing were a third of a release's per-file cost
@@ -313,16 +334,13 @@ class LocalObjectStore(ObjectStore):
         # a unique temporary name in the target's directory, then an atomic rename: readers see the
         # whole object or none (cheaper than tempfile's random names, which retry on collisions)
         temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
-        _in_directory(directory, lambda: _write_new(temporary, data))
+        _in_directory(key, directory, lambda: _write(temporary, data, os.O_EXCL))
         os.replace(temporary, path)
         return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
     def get(self, key: str) -> bytes:
-        try:
-            with open(self._path(key), "rb") as handle:
-                return handle.read()
-        except (FileNotFoundError, NotADirectoryError) as error:
-            raise KeyError(key) from error
+        with _reading(key, self._path(key)) as handle:
+            return handle.read()
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Written whole under a temporary name, then hard-linked into place: the link fails if the
@@ -330,7 +348,7 @@ class LocalObjectStore(ObjectStore):
         path = self._path(key)
         directory = os.path.dirname(path)
         temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
-        _in_directory(directory, lambda: _write_new(temporary, data))
+        _in_directory(key, directory, lambda: _write(temporary, data, os.O_EXCL))
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -346,92 +364,126 @@ class LocalObjectStore(ObjectStore):
         return data
 
     def get_within(self, key: str, limit: int) -> tuple[int, bytes | None]:
-        try:
-            with open(self._path(key), "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                return size, (handle.read() if size <= limit else None)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
-            raise KeyError(key) from error
+        with _reading(key, self._path(key)) as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise KeyError(key)
+            return status.st_size, (handle.read() if status.st_size <= limit else None)
 
     def head(self, key: str) -> StoredObject | None:
-        path = Path(self._path(key))
-        if not path.is_file():
+        try:
+            with _reading(key, self._path(key)) as handle:
+                digest = hashlib.md5(usedforsecurity=False)
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+                status = os.fstat(handle.fileno())
+        except SymbolicLink:
+            raise
+        except KeyError:
             return None
-        digest = hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        stat = path.stat()
-        return StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), digest.hexdigest())
+        modified = datetime.fromtimestamp(status.st_mtime, UTC)
+        return StoredObject(key, status.st_size, modified, digest.hexdigest())
 
     def list(
         self, prefix: str = "", start_after: str | None = None, page_size: int = 1000
     ) -> Iterator[StoredObject]:
-        yield from self._walk(self.root, "", prefix, start_after or "")
+        yield from self._walk(str(self.root), "", prefix, start_after or "")
 
-    def _walk(self, directory: Path, dir_key: str, prefix: str, start_after: str) -> Iterator[StoredObject]:
+    def _walk(self, directory: str, dir_key: str, prefix: str, start_after: str) -> Iterator[StoredObject]:
         """Depth-first in S3 key order: a directory sorts as its name plus '/', as its keys do.
 
-        Subtrees that lie wholly at or before `start_after`, or outside `prefix`, are never entered.
+        Subtrees that lie wholly at or before `start_after`, or outside `prefix`, are never entered;
+        nor is a symbolic link, listed as a key of its own.
         """
         try:
             entries = list(os.scandir(directory))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return
         named = sorted(
-            ((entry.name + "/" if entry.is_dir() else entry.name), entry)
+            ((entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name), entry)
             for entry in entries
             if not entry.name.startswith(".tmp-")
         )
         for name, entry in named:
             key = dir_key + name
-            if entry.is_dir():
+            if name.endswith("/"):
                 if not (key.startswith(prefix) or prefix.startswith(key)):
                     continue
                 if key < start_after and not start_after.startswith(key):
                     continue
-                yield from self._walk(Path(entry.path), key, prefix, start_after)
+                yield from self._walk(entry.path, key, prefix, start_after)
             elif key.startswith(prefix) and key > start_after:
-                stat = entry.stat()
-                yield StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), None)
+                status = entry.stat(follow_symlinks=False)
+                yield StoredObject(key, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC), None)
 
     def list_prefixes(self, prefix: str) -> list[str]:
         try:
-            entries = os.scandir(self.root / prefix) if prefix else os.scandir(self.root)
-            return sorted(prefix + entry.name + "/" for entry in entries if entry.is_dir())
-        except FileNotFoundError:
+            fd = open_no_follow(f"{self.root}/{prefix}", os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as error:
+            raise _refused(prefix, error) from error
+        try:
+            with os.scandir(fd) as entries:
+                return sorted(prefix + e.name + "/" for e in entries if e.is_dir(follow_symlinks=False))
+        finally:
+            os.close(fd)
 
     def copy(self, source_key: str, target_key: str) -> None:
-        source, target = self._path(source_key), self._path(target_key)
-        if not os.path.isfile(source):
-            raise KeyError(source_key)
-        _in_directory(os.path.dirname(target), lambda: shutil.copyfile(source, target))
+        target = self._path(target_key)
+        with _reading(source_key, self._path(source_key)) as source:
+
+            def copy_into() -> None:
+                with open(open_no_follow(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
+                    shutil.copyfileobj(source, handle, 1 << 20)
+
+            _in_directory(target_key, os.path.dirname(target), copy_into)
 
     def put_unpublished(self, key: str, data: bytes) -> None:
         """Written in place: no temporary file and rename (a third of a small file's cost)."""
         path = self._path(key)
-        _in_directory(os.path.dirname(path), lambda: _write(path, data))
+        _in_directory(key, os.path.dirname(path), lambda: _write(path, data, os.O_TRUNC))
 
     def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
         """One read and one write, the bytes written hashed: here the copy is this process's own
         write, so reading it back would only return the same buffer, at twice the system calls."""
-        source, target = self._path(source_key), self._path(target_key)
-        try:
-            with open(source, "rb") as handle:
-                data = handle.read()
-        except (FileNotFoundError, NotADirectoryError) as error:
-            raise KeyError(source_key) from error
-        _in_directory(os.path.dirname(target), lambda: _write(target, data))
+        target = self._path(target_key)
+        with _reading(source_key, self._path(source_key)) as handle:
+            data = handle.read()
+        _in_directory(target_key, os.path.dirname(target), lambda: _write(target, data, os.O_TRUNC))
         return hashlib.sha256(data).hexdigest(), len(data)
 
     def discard_unpublished(self, prefix: str) -> None:
-        shutil.rmtree(f"{self.root}/{_check_prefix(prefix)}", ignore_errors=True)
+        parent, _, name = f"{self.root}/{_check_prefix(prefix)}".rstrip("/").rpartition("/")
+        try:
+            parent_fd = open_no_follow(parent, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise _refused(prefix, error) from error
+        try:  # relative to the opened parent: a link on the way is refused above, never followed
+            if stat.S_ISLNK(os.lstat(name, dir_fd=parent_fd).st_mode):
+                raise SymbolicLink(f"{prefix} is a symbolic link in the local store: never followed")
+            shutil.rmtree(name, dir_fd=parent_fd)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(parent_fd)
 
     def discard_unpublished_files(self, keys: list[str]) -> None:
         for key in keys:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path(key))
+            directory, _, name = self._path(key).rpartition("/")
+            try:
+                directory_fd = open_no_follow(directory, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise _refused(key, error) from error
+            try:  # relative to its opened directory: a link on the way is refused above, never followed
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=directory_fd)
+            finally:
+                os.close(directory_fd)
 
     def url(self, key: str = "") -> str:
         return f"{self.root}/{key}"
@@ -442,27 +494,58 @@ class LocalObjectStore(ObjectStore):
         return fsspec.filesystem("file")
 
 
+def _refused(key: str, error: OSError) -> Exception:
+    """ELOOP is how the kernel says a path holds a symbolic link; anything else stays as it was."""
+    if error.errno == errno.ELOOP:
+        return SymbolicLink(f"{key}: its path in the local store holds a symbolic link, never followed")
+    return error
+
+
+@contextmanager
+def _reading(key: str, path: str) -> Iterator[BinaryIO]:
+    """The file at `path` open for reading, refusing links; KeyError when no object is there."""
+    try:
+        fd = open_no_follow(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError) as error:
+        raise KeyError(key) from error
+    except OSError as error:
+        raise _refused(key, error) from error
+    with open(fd, "rb") as handle:
+        try:
+            yield handle
+        except IsADirectoryError as error:  # a directory is no object, as on S3
+            raise KeyError(key) from error
+
+
 def _error_code(error) -> str:
     return str(error.response.get("Error", {}).get("Code"))
 
 
-def _write_new(path: str, data: bytes) -> None:
-    with open(path, "xb") as handle:
+def _write(path: str, data: bytes, mode: int) -> None:
+    """Write `data` to a file created at `path` (`mode`: O_EXCL for a new name, O_TRUNC to replace),
+    refusing a symbolic link on the way."""
+    with open(open_no_follow(path, os.O_WRONLY | os.O_CREAT | mode), "wb") as handle:
         handle.write(data)
 
 
-def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-
-
-def _in_directory(directory: str, create_file: Callable[[], object]) -> None:
+def _in_directory(key: str, directory: str, create_file: Callable[[], object]) -> None:
     """`create_file()`, making `directory` first only if it is missing: most files of a release or
-    delivery land in a directory that exists, and `makedirs` per file was a tenth of a copy's cost."""
+    delivery land in a directory that exists, and `makedirs` per file was a tenth of a copy's cost.
+    A symbolic link on the way raises SymbolicLink before anything is made."""
     try:
         create_file()
     except FileNotFoundError:
         # made and tried again whatever was missing: asking first would race with another process
-        # making the same directory; a missing source fails again here
+        # making the same directory; a missing source fails again here. The first try found no link
+        # on the part of the path that exists, so `makedirs` only makes what is missing below it.
         os.makedirs(directory, exist_ok=True)
-        create_file()
+        _refusing_links(key, create_file)
+    except OSError as error:
+        raise _refused(key, error) from error
+
+
+def _refusing_links(key: str, call: Callable[[], object]) -> None:
+    try:
+        call()
+    except OSError as error:
+        raise _refused(key, error) from error

@@ -53,8 +53,8 @@ publish_job = dg.define_asset_job(
     "publish_industry_datasets",
     selection=[industry_datasets],
     description="Cut a new signed release of an industry dataset, if anything changed since the last.",
-    # the production instance runs one run with this tag at a time (deploy/dagster.yaml): two
-    # publishes at once would race for an industry's next version number
+    # the production instance queues runs with this tag one at a time (deploy/dagster.yaml), so a
+    # second publish waits there instead of being refused by the publish lease
     tags={"annobase/publish": "serial"},
 )
 

@@ -37,9 +37,11 @@ def annotation_exports(
         known = is_valid_id(batch_id) and context.instance.has_dynamic_partition(
             batches_partitions.name, batch_id
         )
-        if not known:
-            reason = Reason(
-                reasons.UNKNOWN_BATCH, f"{export.key!r} is not the export of a batch annobase wrote"
+        if not known or export.etag is None:
+            reason = (
+                Reason(reasons.UNKNOWN_BATCH, f"{export.key!r} is not the export of a batch annobase wrote")
+                if not known
+                else Reason(reasons.SYMBOLIC_LINK, f"{export.key!r} is a symbolic link: never followed")
             )
             record = quarantine_invalid_key(store, export.key, reason, datetime.now(UTC))
             context.log.error(f"{reason.detail}; recorded at {record}")

@@ -22,6 +22,7 @@ DELIVERIES_TAG = "annobase/deliveries"
 # Dagster's own tags for a run over a partition range (what a single-run backfill sets)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+LINKED_MANIFEST = "the manifest is a symbolic link (local store), not an uploaded file: never followed"
 
 
 def _is_manifest(key: str) -> bool:
@@ -50,10 +51,10 @@ def client_uploads(
         try:
             ref = parse_manifest_key(manifest.key)
         except ValueError as error:
-            record = quarantine_invalid_key(
-                store, manifest.key, Reason(reasons.INVALID_UPLOAD_KEY, str(error)), datetime.now(UTC)
-            )
-            context.log.error(f"{manifest.key!r} rejected ({error}); recorded at {record}")
+            refuse(context, store, manifest.key, Reason(reasons.INVALID_UPLOAD_KEY, str(error)))
+            continue
+        if ref is not None and manifest.etag is None:
+            refuse(context, store, manifest.key, Reason(reasons.SYMBOLIC_LINK, LINKED_MANIFEST))
             continue
         if ref is None:  # a manifest.json deeper inside a delivery is an item file, not a commit marker
             continue
@@ -80,6 +81,12 @@ def client_uploads(
         else [],
         cursor=next_cursor.serialize(),
     )
+
+
+def refuse(context: dg.SensorEvaluationContext, store, key: str, reason: Reason) -> None:
+    """A manifest that cannot be taken in as such is recorded, by its key's hash, and never run."""
+    record = quarantine_invalid_key(store, key, reason, datetime.now(UTC))
+    context.log.error(f"{key!r} rejected ({reason.code}: {reason.detail}); recorded at {record}")
 
 
 def taken_in(writer: Catalog, partition: str, etag: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import dagster as dg
 
 from annobase.keys import MANIFEST_NAME, UPLOADS, DeliveryRef, export_key, is_valid_id
-from annobase.object_store import ObjectStore
+from annobase.object_store import ObjectStore, StoredObject, SymbolicLink
 from assets.partitions import deliveries_partitions
 from assets.quality.verdicts import on_current_exports
 from orchestration.jobs import annotation_qa_job, client_delivery_job, intake_job
@@ -98,7 +98,7 @@ def untaken_manifests(
         delivery_id = prefix.rstrip("/").rsplit("/", 1)[-1]
         if not is_valid_id(delivery_id):
             continue  # `client_uploads` quarantines keys outside the id rule
-        head = store.head(prefix + MANIFEST_NAME)
+        head = _object(store, prefix + MANIFEST_NAME)
         partition = DeliveryRef(client_id, delivery_id).partition_key
         if head is None or (partition, head.etag) in taken_in:
             continue
@@ -110,12 +110,21 @@ def untaken_manifests(
     return requests, unknown
 
 
+def _object(store: ObjectStore, key: str) -> StoredObject | None:
+    """The object at `key`, None when there is none; a symbolic link (local store) is none either:
+    the event sensors record it, and it must not fail this tick."""
+    try:
+        return store.head(key)
+    except SymbolicLink:
+        return None
+
+
 def unjudged_exports(store: ObjectStore, writer: Catalog, client_id: str) -> list[dg.RunRequest]:
     """QA runs for the client's exports whose version the catalog has not read."""
     read = writer.query("client_exports_read", client_id=client_id)
     requests = []
     for batch_id, etag in zip(read.batch_id, read.export_etag, strict=True):
-        head = store.head(export_key(batch_id))
+        head = _object(store, export_key(batch_id))
         if head is not None and head.etag != etag:
             requests.append(
                 qa_request(batch_id, head.etag).with_replaced_attrs(job_name=annotation_qa_job.name)

@@ -5,23 +5,27 @@ Two passes share one cursor:
   is every new key when ids grow, as delivery and batch ids do. With `per_directory` it keeps a
   high-water key for every 'directory' one level below the prefix (a client under `uploads/`),
   found by one Delimiter listing, so a new delivery of any client is found on the next tick, not
-  only of the client that sorts last;
+  only of the client that sorts last. The tick's key budget is served to the directories in turns
+  of KEYS_PER_TURN, round-robin, starting after the directory the previous tick served last: a
+  client writing more keys than a tick lists delays the others by at most one tick, never starves
+  them (it only works off its own backlog more slowly);
 - the *sweep* walks the whole prefix a few pages per tick and reports objects modified since the
   previous sweep began, so a key that sorts before its directory's high-water mark (a re-uploaded
   manifest, a late delivery id) is found within one sweep cycle.
 An object found by both passes, or by two sweeps, or uploaded again with the same bytes, is
 reported once: the cursor remembers what it reported (key and ETag) for as long as a sweep could
-report it again.
+report it again. A symbolic link (which only the local store can hold) is reported with no ETag.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
-from annobase.object_store import ObjectStore, StoredObject
+from annobase.object_store import ObjectStore, StoredObject, SymbolicLink
 
 # Clocks of the sensor host and the S3 server may differ; the sweep looks this far back as well.
 CLOCK_SLACK = timedelta(minutes=5)
@@ -32,11 +36,14 @@ CLOCK_SLACK = timedelta(minutes=5)
 # top of the new keys, and 100,000 keys are swept in 50 ticks.
 FAST_KEYS_PER_TICK = 20_000
 SWEEP_KEYS_PER_TICK = 2_000
+# A directory's turn on the fast path: one S3 page, so a turn is one request.
+KEYS_PER_TURN = 1_000
 
 
 @dataclass
 class ListingCursor:
     high_water: dict[str, str] = field(default_factory=dict)  # directory -> highest key listed in it
+    served_last: str = ""  # the directory whose turn the previous tick's fast path ended on
     sweep_after: str = ""
     sweep_started: str = ""
     previous_sweep_started: str = ""
@@ -69,25 +76,20 @@ def find_new_objects(
     max_fast_keys: int = FAST_KEYS_PER_TICK,
     sweep_keys_per_tick: int = SWEEP_KEYS_PER_TICK,
     per_directory: bool = False,
+    keys_per_turn: int = KEYS_PER_TURN,
 ) -> tuple[list[StoredObject], ListingCursor]:
     """Objects under `prefix` for which `wanted(key)` holds and that are new since `cursor`."""
     now = now or datetime.now(UTC)
     found: dict[str, StoredObject] = {}
     high_water = dict(cursor.high_water)
-    budget = max_fast_keys
-    for directory in store.list_prefixes(prefix) if per_directory else [prefix]:
-        if budget <= 0:
-            break
-        for obj in store.list(directory, start_after=high_water.get(directory) or None):
-            high_water[directory] = obj.key
-            if wanted(obj.key):
-                found[obj.key] = obj
-            budget -= 1
-            if budget <= 0:
-                break
+    directories = store.list_prefixes(prefix) if per_directory else [prefix]
+    served_last = _fast_path(
+        store, directories, cursor.served_last, high_water, wanted, found, max_fast_keys, keys_per_turn
+    )
 
     sweep = ListingCursor(
         high_water,
+        served_last,
         cursor.sweep_after,
         cursor.sweep_started or now.isoformat(),
         cursor.previous_sweep_started,
@@ -109,7 +111,7 @@ def find_new_objects(
         sweep.sweep_after = ""
 
     # content identity is the ETag; stores that do not list it (the local one) are asked per object
-    found = {key: obj if obj.etag else store.head(key) for key, obj in found.items()}
+    found = {key: obj if obj.etag else _with_etag(store, obj) for key, obj in found.items()}
     new = [
         obj
         for key, obj in sorted(found.items())
@@ -122,3 +124,44 @@ def find_new_objects(
         key: entry for key, entry in reported.items() if datetime.fromisoformat(entry[1]) >= forget_before
     }
     return new, sweep
+
+
+def _with_etag(store: ObjectStore, obj: StoredObject) -> StoredObject | None:
+    """The object as `head` sees it (None if gone since listed); a symbolic link in the local store
+    stays without an ETag, for the sensor to refuse it rather than fail its tick."""
+    try:
+        return store.head(obj.key)
+    except SymbolicLink:
+        return obj
+
+
+def _fast_path(
+    store: ObjectStore,
+    directories: list[str],
+    served_last: str,
+    high_water: dict[str, str],
+    wanted: Callable[[str], bool],
+    found: dict[str, StoredObject],
+    budget: int,
+    keys_per_turn: int,
+) -> str:
+    """Lists each directory after its high-water key, `keys_per_turn` keys a turn, round-robin from the
+    directory after `served_last` until the budget is spent or every directory is listed to its end;
+    updates `high_water` and `found` and returns the directory served last."""
+    start = next((n for n, directory in enumerate(directories) if directory > served_last), 0)
+    turns = deque(directories[start:] + directories[:start])
+    while turns and budget > 0:
+        directory = turns.popleft()
+        turn = min(keys_per_turn, budget)
+        listed = 0
+        for obj in store.list(directory, start_after=high_water.get(directory) or None, page_size=turn):
+            high_water[directory] = obj.key
+            if wanted(obj.key):
+                found[obj.key] = obj
+            listed += 1
+            if listed == turn:
+                turns.append(directory)  # it may hold more: another turn after the others had theirs
+                break
+        budget -= listed
+        served_last = directory
+    return served_last

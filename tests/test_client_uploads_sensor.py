@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from sensors.client_uploads import client_uploads
-from sensors.upload_listing import FAST_KEYS_PER_TICK, ListingCursor, find_new_objects
+from sensors.upload_listing import FAST_KEYS_PER_TICK, KEYS_PER_TURN, ListingCursor, find_new_objects
 from simulator import make_delivery, upload_delivery
 
 
@@ -260,3 +261,92 @@ def test_a_manifest_taken_in_is_not_run_again_once_the_cursor_forgot_it(
     upload_delivery(store, make_delivery(61, "datong-schools", "d-060", "text", 3))  # new bytes
     [changed] = tick(instance, object_store_resource, None).run_requests
     assert changed.partition_key == "datong-schools/d-060"
+
+
+def test_the_fast_path_serves_clients_in_turns_resuming_where_the_last_tick_stopped(store):
+    """Budget 6, turns of 4 keys, three clients with 10 new keys each: no client takes a tick's whole
+    budget, and each tick starts with the client after the one the previous tick served last."""
+    for client in ("a", "b", "c"):
+        for index in range(10):
+            store.put(f"uploads/{client}/d-{index:03d}/manifest.json", b"{}")
+    cursor, served = ListingCursor(), []
+    for _ in range(3):
+        found, cursor = find_new_objects(
+            store,
+            "uploads/",
+            cursor,
+            lambda key: True,
+            per_directory=True,
+            max_fast_keys=6,
+            keys_per_turn=4,
+            sweep_keys_per_tick=0,
+        )
+        served.append("".join(obj.key.split("/")[1] for obj in sorted(found, key=lambda obj: obj.key)))
+    assert served == ["aaaabb", "aacccc", "bbbbcc"]
+    assert cursor.served_last == "uploads/c/"
+
+
+def flood(s3_store, client: str, start: int, objects: int) -> None:
+    """`objects` new keys of one client, as deliveries of 99 item files and a manifest."""
+    keys = []
+    for number in range(start, start + objects):
+        delivery, position = divmod(number, 100)
+        name = "manifest.json" if position == 99 else f"items/i-{position:06d}.txt"
+        keys.append(f"uploads/{client}/d-{delivery:06d}/{name}")
+    client_s3 = s3_store.open().client
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda key: client_s3.put_object(Bucket=s3_store.bucket, Key=key, Body=b"x"), keys))
+
+
+def assert_a_flood_delays_another_client_at_most_one_tick(
+    s3_store, instance, monkeypatch, flood_per_tick: int, budget: int, turn: int
+) -> int:
+    """One client writes `flood_per_tick` objects before every tick, more than a tick lists
+    (`budget`); another uploads one delivery: requested on the first or the second tick."""
+    import functools
+    import importlib
+
+    listing = functools.partial(find_new_objects, max_fast_keys=budget, keys_per_turn=turn)
+    monkeypatch.setattr(importlib.import_module("sensors.client_uploads"), "find_new_objects", listing)
+    store = s3_store.open()
+    flooder, other = "beijing-flood", "datong-schools"  # the flooder sorts first
+    upload_delivery(store, make_delivery(70, other, "d-000", "text", 2))
+    flood(s3_store, flooder, 0, 100)
+    first = tick(instance, s3_store)
+    apply_partitions(instance, first)
+    assert {r.tags["annobase/client_id"] for r in first.run_requests} == {flooder, other}
+
+    cursor, requested_on, flooded = first.cursor, None, 100
+    upload_delivery(store, make_delivery(71, other, "d-001", "text", 3))
+    for tick_number in (1, 2):
+        flood(s3_store, flooder, flooded, flood_per_tick)
+        flooded += flood_per_tick
+        before = ListingCursor.parse(cursor).high_water[f"uploads/{flooder}/"]
+        result = tick(instance, s3_store, cursor)
+        apply_partitions(instance, result)
+        cursor = result.cursor
+        others = {r.partition_key for r in result.run_requests if r.tags["annobase/client_id"] == other}
+        if requested_on is None and f"{other}/d-001" in others:
+            requested_on = tick_number
+        assert ListingCursor.parse(cursor).high_water[f"uploads/{flooder}/"] > before, (
+            "the flood is served too"
+        )
+    assert requested_on in (1, 2)
+    print(f"{other}/d-001 requested on tick {requested_on} of a flood of {flood_per_tick:,} objects a tick")
+    return requested_on
+
+
+def test_a_flooding_client_delays_another_by_at_most_one_tick(s3_store, instance, monkeypatch):
+    """A tenth of the scale (the budget and turns too), for the default run."""
+    assert_a_flood_delays_another_client_at_most_one_tick(
+        s3_store, instance, monkeypatch, flood_per_tick=2_500, budget=2_000, turn=100
+    )
+
+
+@pytest.mark.long
+def test_a_client_writing_25k_objects_a_tick_delays_another_by_at_most_one_tick(
+    s3_store, instance, monkeypatch
+):
+    assert_a_flood_delays_another_client_at_most_one_tick(
+        s3_store, instance, monkeypatch, 25_000, FAST_KEYS_PER_TICK, KEYS_PER_TURN
+    )

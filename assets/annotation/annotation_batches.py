@@ -12,7 +12,7 @@ from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.object_store import ObjectStore
 from annobase.settings import Settings, load_settings
-from assets.annotation.batching import PlannedBatch, plan_batches
+from assets.annotation.batching import PlannedBatch, batch_number, plan_batches
 from assets.annotation.label_studio_config import labeling_config
 from assets.annotation.label_studio_tasks import build_task, choices_result
 from assets.annotation.prelabel import LabelModel, train_label_model
@@ -198,7 +198,9 @@ def batch_delivery(
     for item_key, part, sha256 in zip(raw.item_key, raw.part, raw.sha256, strict=True):
         file_hashes.setdefault(item_key, {})[part] = sha256
     batch_rows, task_rows = [], []
-    planned = plan_batches(ref, by_parts, honeypots, settings.annotation)
+    earlier_ids = writer.read_partition("batches", ref.partition_key, missing_ok=True)
+    known_ids = {batch_number(batch_id): batch_id for batch_id in earlier_ids.get("batch_id", [])}
+    planned = plan_batches(ref, by_parts, honeypots, settings.annotation, known_ids)
     for batch in planned:
         prefix = f"batches/{batch.batch_id}/"
         files, version = batch_files(

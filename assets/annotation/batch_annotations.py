@@ -45,6 +45,7 @@ def batch_annotations(
     now = datetime.now(UTC)
     quarantine_prefix = f"quarantine/{batch.client_id}/{batch.delivery_id}/batches/{batch_id}/"
     version = batch.get("tasks_version")
+    tasks = writer.query("batch_task_items", batch_id=batch_id)
     try:
         parsed = parse_export(
             raw,
@@ -52,6 +53,7 @@ def batch_annotations(
             batch.modality,
             list(batch.label_set),
             version if isinstance(version, str) else None,
+            batch_items=tasks.item_key.tolist(),
         )
         problems, rows = parsed.problems, parsed.annotations
     except ExportRejected as rejected:
@@ -74,7 +76,6 @@ def batch_annotations(
             ).encode(),
         )
 
-    tasks = writer.query("batch_task_items", batch_id=batch_id)
     honeypots = set(tasks.item_key[tasks.honeypot])
     common = {"export_etag": etag, "dagster_run_id": context.run.run_id}
     annotation_rows = [_annotation_row(row, honeypots, common, now) for row in rows]

@@ -7,8 +7,11 @@ config, and a config naming a part a task lacks does not load.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annobase.keys import DeliveryRef
@@ -29,10 +32,27 @@ class PlannedBatch:
     tasks: tuple[PlannedTask, ...]
 
 
+# Readable parts of a batch id: the client's and the delivery's ids, cut to this length.
+ID_PREFIX_CHARS = 16
+# 20 base32 characters of sha256 over the delivery's partition key: 100 bits, so no two deliveries
+# share a batch id unless someone finds a 100-bit collision (birthday bound ~2^50 deliveries).
+DIGEST_CHARS = 20
+BATCH_NUMBER = re.compile(r"-b(\d+)$")
+
+
 def batch_id_for(ref: DeliveryRef, number: int) -> str:
-    """Readable, unique across clients, and inside the id pattern (≤ 64 characters)."""
-    digest = hashlib.sha256(ref.partition_key.encode()).hexdigest()[:8]
-    return f"{ref.delivery_id[:40]}-{digest}-b{number:03d}"
+    """`{client}-{delivery}-{digest}-b{number}`: names its client for people (ids cut to 16
+    characters), unique by the digest, inside the id pattern (at most 61 characters up to batch
+    99,999)."""
+    digest = base64.b32encode(hashlib.sha256(ref.partition_key.encode()).digest()).decode()
+    client, delivery = ref.client_id[:ID_PREFIX_CHARS], ref.delivery_id[:ID_PREFIX_CHARS]
+    return f"{client}-{delivery}-{digest[:DIGEST_CHARS].lower()}-b{number:03d}"
+
+
+def batch_number(batch_id: str) -> int | None:
+    """The number a batch id ends in (`…-b007` -> 7), in this format and the one before it."""
+    match = BATCH_NUMBER.search(batch_id)
+    return int(match.group(1)) if match else None
 
 
 def plan_batches(
@@ -40,8 +60,13 @@ def plan_batches(
     items_by_parts: dict[tuple[str, ...], list[str]],
     honeypots_by_parts: dict[tuple[str, ...], list[str]],
     settings: Annotation,
+    known_ids: Mapping[int, str] | None = None,
 ) -> list[PlannedBatch]:
-    """Batches of at most `batch_size` items, of near-equal sizes; a share overlapped, honeypots mixed in."""
+    """Batches of at most `batch_size` items, of near-equal sizes; a share overlapped, honeypots mixed in.
+
+    `known_ids` (number -> id) are the ids the delivery's batches already have: planned again, a
+    delivery keeps them, whatever format they were made in."""
+    known_ids = known_ids or {}
     rng = random.Random(ref.partition_key)
     batches = []
     for parts in sorted(items_by_parts):
@@ -60,5 +85,7 @@ def plan_batches(
             # every annotator working on the batch should meet the honeypots
             tasks += [PlannedTask(key, settings.overlap_annotators, True) for key in rng.sample(gold, wanted)]
             rng.shuffle(tasks)
-            batches.append(PlannedBatch(batch_id_for(ref, len(batches) + 1), parts, tuple(tasks)))
+            number = len(batches) + 1
+            batch_id = known_ids.get(number) or batch_id_for(ref, number)
+            batches.append(PlannedBatch(batch_id, parts, tuple(tasks)))
     return batches

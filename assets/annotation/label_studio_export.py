@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from reprlib import repr as short
 
@@ -36,6 +37,7 @@ UNKNOWN_CONTROL = "unknown_control"
 LABEL_OUTSIDE_LABEL_SET = "label_outside_label_set"
 MALFORMED_RESULT = "malformed_result"
 STALE_TASK = "stale_task"  # the task answers an earlier cut of the batch (its tasks_version differs)
+TASK_NOT_IN_BATCH = "task_not_in_batch"  # an item of another batch (or client), not of this one
 
 # Label Studio clamps boxes to the image; this absorbs float rounding at the right and bottom edges
 EDGE_TOLERANCE = 1e-6
@@ -118,6 +120,7 @@ class _Context:
     spec: Modality
     label_set: frozenset[str]
     tasks_version: str | None
+    batch_items: frozenset[str] | None
 
     @property
     def per_part(self) -> bool:
@@ -126,14 +129,25 @@ class _Context:
 
 
 def parse_export(
-    raw: bytes, batch_id: str, modality: str, label_set: list[str], tasks_version: str | None = None
+    raw: bytes,
+    batch_id: str,
+    modality: str,
+    label_set: list[str],
+    tasks_version: str | None = None,
+    batch_items: Collection[str] | None = None,
 ) -> ParsedExport:
     """Rows for every non-cancelled annotation and every prediction of the tasks that read cleanly.
 
     With `tasks_version` (the batch's current cut), a task whose data names another version answers
-    tasks annotators are no longer shown, and is set aside as stale."""
+    tasks annotators are no longer shown, and is set aside as stale. With `batch_items` (the item
+    keys `client/delivery/item` of the batch's tasks), a task naming any other item is set aside: a
+    tool mixing up projects must not score one client's answers as another's batch."""
     context = _Context(
-        require_id(batch_id, "batch_id"), modality_spec(modality), frozenset(label_set), tasks_version
+        require_id(batch_id, "batch_id"),
+        modality_spec(modality),
+        frozenset(label_set),
+        tasks_version,
+        None if batch_items is None else frozenset(batch_items),
     )
     parsed = ParsedExport(batch_id, modality)
     seen: set[int] = set()
@@ -173,6 +187,11 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
                 MISSING_TASK_DATA, f"data lacks valid {', '.join(ID_FIELDS)}: {short(data)}", task_id
             )
         )
+        return
+    item_key = f"{data['client_id']}/{data['delivery_id']}/{data['item_id']}"
+    if context.batch_items is not None and item_key not in context.batch_items:
+        detail = f"item {item_key} is not one of the tasks of batch {context.batch_id}"
+        parsed.problems.append(ExportProblem(TASK_NOT_IN_BATCH, detail, task_id))
         return
     if context.tasks_version is not None and data.get("tasks_version") != context.tasks_version:
         detail = f"task answers batch version {short(data.get('tasks_version'))}, not {context.tasks_version}"

@@ -15,7 +15,14 @@ from assets.quality.qa_results import qa_results
 from assets.quality.verdicts import judged_consensus, on_current_exports, verdicts_digest
 from resources import CatalogResource, ObjectStoreResource
 
-FILE_COLUMNS = ("text_key", "image_key", "audio_key")
+FILE_COLUMNS = {"text": "text_key", "image": "image_key", "audio": "audio_key"}
+
+
+def delivered_file_name(item_id: str, part: str, upload_key: str) -> str:
+    """`items/{item_id}.{part}{ext}`, as releases name files: named by the item, never by the upload's
+    basename, which two items may share in different folders of one delivery."""
+    suffix = PurePosixPath(upload_key).suffix.lower()
+    return f"items/{item_id}.{part}{suffix}"
 
 
 def labels_table(consensus: pd.DataFrame, items: pd.DataFrame, modality: str) -> pd.DataFrame:
@@ -94,17 +101,18 @@ def client_deliveries(
     table = labels_table(consensus, items, modality)
 
     prefix = f"deliveries/{ref.client_id}/{ref.delivery_id}/"
-    for column in FILE_COLUMNS:
+    for part, column in FILE_COLUMNS.items():
+        if column not in table:
+            continue
         delivered = []
-        for key in table[column] if column in table else []:
+        for item_id, key in zip(table.item_id, table[column], strict=True):
             if isinstance(key, str):
-                target = prefix + "items/" + PurePosixPath(key).name
+                target = prefix + delivered_file_name(item_id, part, key)
                 store.copy(key, target)
                 delivered.append(target)
             else:
                 delivered.append(None)
-        if column in table:
-            table[column.replace("_key", "_file")] = delivered
+        table[column.replace("_key", "_file")] = delivered
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
     etag = store.put(prefix + "labels.parquet", buffer.getvalue())

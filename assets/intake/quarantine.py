@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from annobase.keys import DeliveryRef
-from annobase.object_store import ObjectStore
+from annobase.object_store import ObjectStore, SymbolicLink
 from assets.intake.manifest import FileSpec
 from assets.intake.reasons import Reason
 
@@ -73,7 +73,7 @@ def quarantine_item(
     prefix = f"{ref.quarantine_prefix}items/{item_reference}/"
     copies = {}
     for spec in files:
-        if store.head(spec.upload_key) is not None:
+        if _is_object(store, spec.upload_key):
             target = prefix + f"{spec.part}{PurePosixPath(spec.path).suffix.lower()}"
             store.copy(spec.upload_key, target)
             copies[spec.part] = target
@@ -94,6 +94,14 @@ def quarantine_item(
         ),
     )
     return key
+
+
+def _is_object(store: ObjectStore, key: str) -> bool:
+    """A symbolic link (local store) is no object: never copied, since it leads elsewhere."""
+    try:
+        return store.head(key) is not None
+    except SymbolicLink:
+        return False
 
 
 def quarantine_invalid_key(store: ObjectStore, key: str, reason: Reason, rejected_at: datetime) -> str:

@@ -18,6 +18,7 @@ TASK_MISMATCH = "task_mismatch"
 MISSING_LABEL_SET = "missing_label_set"
 EMPTY_DELIVERY = "empty_delivery"
 INVALID_UPLOAD_KEY = "invalid_upload_key"
+SYMBOLIC_LINK = "symbolic_link"  # (also item-level) a link in the local store, never followed
 UNKNOWN_BATCH = "unknown_batch"  # an export under annotations/ for no batch annobase wrote
 
 # item-level: only that item is quarantined

@@ -11,7 +11,7 @@ import io
 import wave
 from dataclasses import dataclass, field
 
-from annobase.object_store import ObjectStore
+from annobase.object_store import ObjectStore, SymbolicLink
 from assets.intake import reasons as r
 from assets.intake.manifest import FileSpec, ManifestItem
 from assets.intake.reasons import Reason
@@ -85,6 +85,8 @@ def verify_file(store: ObjectStore, spec: FileSpec, max_file_bytes: int) -> tupl
     try:
         # read only a file of the promised size and within the limit: anything else is rejected unread
         size, data = store.get_within(spec.upload_key, limit=min(spec.bytes, max_file_bytes))
+    except SymbolicLink:
+        return reject(r.SYMBOLIC_LINK, "a symbolic link, not an uploaded file: never followed")
     except KeyError:
         return reject(r.FILE_MISSING, "listed in the manifest but not uploaded")
     if size != spec.bytes:

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from annobase import ledger
 from annobase.keys import DeliveryRef
+from annobase.leases import Lease
 from annobase.settings import load_settings
 from assets.cleaning.clean_items import clean_items
 from assets.delivery.client_deliveries import labels_table
@@ -19,6 +20,7 @@ from assets.partitions import industries_partitions
 from assets.quality.qa_results import qa_results
 from assets.quality.verdicts import judged_consensus, on_current_exports
 from assets.release.croissant import croissant_metadata
+from assets.release.publish_lease import publishing
 from assets.release.publishing import (
     DATA_FILE,
     content_fingerprint,
@@ -182,6 +184,20 @@ def industry_datasets(
     dask: DaskResource,
 ) -> dg.MaterializeResult:
     """One row per published item of the industry, in `datasets/{industry}/{version}/`, signed."""
+    with publishing(context, object_store.open(), context.partition_key) as lease:
+        return release_industry(context, object_store, catalog, signing_key, dask, lease)
+
+
+def release_industry(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStoreResource,
+    catalog: CatalogResource,
+    signing_key: SigningKeyResource,
+    dask: DaskResource,
+    lease: Lease,
+) -> dg.MaterializeResult:
+    """What changed since LATEST, as a new version: run holding the industry's publish lease, from
+    reading LATEST to writing it."""
     industry = context.partition_key
     store, writer = object_store.open(), catalog.open()
     try:
@@ -246,6 +262,7 @@ def industry_datasets(
             now,
             code_version=f"annobase {package_version('annobase')} / industry_datasets {CODE_VERSION}",
             dask_client=dask_client,
+            before_commit=lease.confirm,
         )
     if files is None:
         return dg.MaterializeResult(

@@ -263,6 +263,7 @@ def write_release(
     created_at: datetime,
     code_version: str,
     dask_client,
+    before_commit: Callable[[], None] = lambda: None,
 ) -> ReleaseFiles | None:
     """Write a whole release; None (and nothing left under the version) when every item was withheld.
 
@@ -272,6 +273,8 @@ def write_release(
     on the Dask workers of `dask_client`. `documents(items, hashes, schema, withheld)` returns the
     Croissant card and quality report, given the sha256 of every data file (media, texts, Parquet)
     by path, the Parquet's Arrow schema and the items withheld (item_key -> reason).
+    `before_commit` runs before the manifest and signature are written (the publish lease's last
+    check).
     """
     release = f"{dataset_prefix(industry)}{version}"
     if store.head(f"{release}/{SIGNATURE_NAME}") is not None:
@@ -336,6 +339,7 @@ def write_release(
     for path, data in contents.items():
         files.put(store, path, data)
     publish_public_key(store, key, created_at)
+    before_commit()
     store.put(f"{release}/{MANIFEST_NAME}", manifest_bytes)
     store.put(f"{release}/{SIGNATURE_NAME}", sign(manifest_bytes, key))
     ledger.record_release(store, industry, version, manifest_bytes, lineage)  # before LATEST names it
