@@ -20,7 +20,7 @@ from rich.table import Table
 
 RUN_KEY_TAG = "dagster/run_key"
 # the batches of this delivery go to the careless crew: the demo shows the gate blocking them
-CARELESS_BATCH = "d-2026-11-22-002"
+CARELESS_DELIVERY = "d-2026-11-22-002"
 
 
 @dataclass(frozen=True)
@@ -102,11 +102,11 @@ def annotate_new_batches(store, catalog, truth: dict[str, dict], seed: int) -> l
     # the careless crew's (the tests measure real accuracies at realistic sizes)
     good = [replace(member, accuracy=1.0) for member in crew if member not in careless]
     finished = []
-    for batch_id in catalog.query("all_batches").batch_id:
+    batches = catalog.query("all_batches")
+    for batch_id, delivery_id in zip(batches.batch_id, batches.delivery_id, strict=True):
         if store.head(f"annotations/{batch_id}/export.json") is None:
-            complete_batch(
-                store, batch_id, truth, careless if batch_id.startswith(CARELESS_BATCH) else good, seed
-            )
+            crew_of_batch = careless if delivery_id == CARELESS_DELIVERY else good
+            complete_batch(store, batch_id, truth, crew_of_batch, seed)
             finished.append(batch_id)
     return finished
 

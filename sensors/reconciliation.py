@@ -6,6 +6,10 @@ run that crashed is not seen again by a cursor that moved on), and then a delive
 taken in, an export never judged, a delivery never returned. This sensor compares what the store holds
 with what the catalog records, a few clients per tick in turn, and requests whatever is missing, under
 the very run keys the other sensors use: a decision already requested by anyone is not requested again.
+
+It leaves the event sensors their turn: what changed within the grace period, and whatever a run in
+flight is working on, is theirs (a sensor's requests become runs only after its evaluation, so two
+sensors evaluated at once cannot see each other's; the grace period covers that window).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -24,13 +29,25 @@ from orchestration.jobs import annotation_qa_job, client_delivery_job, intake_jo
 from resources import CatalogResource, ObjectStoreResource
 from resources.catalog import Catalog
 from sensors.annotation_exports import qa_request
-from sensors.client_uploads import intake_request
+from sensors.client_uploads import CLIENT_TAG, intake_request
 from sensors.delivery_completion import request_under
 
 RUN_KEY_TAG = "dagster/run_key"
 # A tick reads a client's manifests, exports and verdicts: a few clients per tick keeps it far inside
 # the 60 s sensor timeout; every client is visited once per round of ticks.
 CLIENTS_PER_TICK = 10
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def grace_period() -> timedelta:
+    """How long a new manifest, export or verdict is left to the event sensors (seconds, default 120)."""
+    return timedelta(seconds=float(os.environ.get("ANNOBASE_RECONCILE_GRACE_SECONDS", "120")))
 
 
 @dataclass
@@ -63,12 +80,13 @@ def reconciliation(
     visited = list(dict.fromkeys(turn))[:CLIENTS_PER_TICK]
     requests: list[dg.RunRequest] = []
     new_partitions: list[str] = []
+    settled_before = datetime.now(UTC) - grace_period()
     for client_id in visited:
-        untaken, unknown = untaken_manifests(context.instance, store, writer, client_id)
+        untaken, unknown = untaken_manifests(context.instance, store, writer, client_id, settled_before)
         requests += untaken
         new_partitions += unknown
-        requests += unjudged_exports(store, writer, client_id)
-        requests += unreturned_deliveries(store, writer, client_id)
+        requests += unjudged_exports(context.instance, store, writer, client_id, settled_before)
+        requests += unreturned_deliveries(context.instance, store, writer, client_id, settled_before)
     fresh = [request for request in requests if not already_requested(context.instance, request.run_key)]
     for request in fresh:
         context.log.info(f"reconciliation requests {request.job_name}: {request.run_key}")
@@ -86,11 +104,23 @@ def already_requested(instance: dg.DagsterInstance, run_key: str) -> bool:
     return bool(instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
+def in_flight(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]) -> bool:
+    """Whether a run of the job with these tags is queued or running: its outcome is not known yet."""
+    runs = dg.RunsFilter(job_name=job_name, tags=tags, statuses=IN_FLIGHT)
+    return bool(instance.get_run_records(runs, limit=1))
+
+
 def untaken_manifests(
-    instance: dg.DagsterInstance, store: ObjectStore, writer: Catalog, client_id: str
+    instance: dg.DagsterInstance,
+    store: ObjectStore,
+    writer: Catalog,
+    client_id: str,
+    settled_before: datetime,
 ) -> tuple[list[dg.RunRequest], list[str]]:
     """Intake runs for the client's manifests whose version the catalog has not taken in, and the
-    partitions of those deliveries Dagster does not know yet."""
+    partitions of those deliveries Dagster does not know yet; none while the client's intake runs."""
+    if in_flight(instance, intake_job.name, {CLIENT_TAG: client_id}):
+        return [], []
     taken = writer.query("client_manifests_taken_in", client_id=client_id)
     taken_in = set(zip(taken.partition, taken.manifest_etag, strict=True))
     requests, unknown = [], []
@@ -100,7 +130,7 @@ def untaken_manifests(
             continue  # `client_uploads` quarantines keys outside the id rule
         head = _object(store, prefix + MANIFEST_NAME)
         partition = DeliveryRef(client_id, delivery_id).partition_key
-        if head is None or (partition, head.etag) in taken_in:
+        if head is None or (partition, head.etag) in taken_in or head.last_modified > settled_before:
             continue
         if not instance.has_dynamic_partition(deliveries_partitions.name, partition):
             unknown.append(partition)
@@ -119,26 +149,44 @@ def _object(store: ObjectStore, key: str) -> StoredObject | None:
         return None
 
 
-def unjudged_exports(store: ObjectStore, writer: Catalog, client_id: str) -> list[dg.RunRequest]:
+def unjudged_exports(
+    instance: dg.DagsterInstance,
+    store: ObjectStore,
+    writer: Catalog,
+    client_id: str,
+    settled_before: datetime,
+) -> list[dg.RunRequest]:
     """QA runs for the client's exports whose version the catalog has not read."""
     read = writer.query("client_exports_read", client_id=client_id)
     requests = []
     for batch_id, etag in zip(read.batch_id, read.export_etag, strict=True):
         head = _object(store, export_key(batch_id))
-        if head is not None and head.etag != etag:
+        if head is None or head.etag == etag or head.last_modified > settled_before:
+            continue
+        if not in_flight(instance, annotation_qa_job.name, {"dagster/partition": batch_id}):
             requests.append(
                 qa_request(batch_id, head.etag).with_replaced_attrs(job_name=annotation_qa_job.name)
             )
     return requests
 
 
-def unreturned_deliveries(store: ObjectStore, writer: Catalog, client_id: str) -> list[dg.RunRequest]:
+def unreturned_deliveries(
+    instance: dg.DagsterInstance,
+    store: ObjectStore,
+    writer: Catalog,
+    client_id: str,
+    settled_before: datetime,
+) -> list[dg.RunRequest]:
     """Delivery runs for the client's deliveries whose batches all passed on their current exports but
     that were not returned under those verdicts."""
     verdicts = on_current_exports(store, writer.query("client_delivery_verdicts", client_id=client_id))
     requests = []
     for delivery_id, gates in verdicts.groupby("delivery_id", sort=True):
         ref = DeliveryRef(client_id, delivery_id)
+        if gates.checked_at.max() > settled_before or in_flight(
+            instance, client_delivery_job.name, {"dagster/partition": ref.partition_key}
+        ):
+            continue
         request = request_under(ref, gates)
         if isinstance(request, dg.RunRequest) and returned_under(store, ref) != request.run_key:
             requests.append(request.with_replaced_attrs(job_name=client_delivery_job.name))

@@ -22,7 +22,8 @@ SELECT b.batch_id,
                           AND any_value(q.tasks_version) IS NOT DISTINCT FROM b.tasks_version,
                           false)
        END AS passed,
-       any_value(q.export_etag) AS export_etag
+       any_value(q.export_etag) AS export_etag,
+       max(g.checked_at) AS checked_at
   FROM batches AS b
   LEFT JOIN qa_results AS q USING (batch_id)
   LEFT JOIN latest_gate_results AS g USING (batch_id)

@@ -144,7 +144,7 @@ def test_intake_rejects_linked_items_and_takes_in_the_rest(local, outside, dask_
         assert record["reasons"][0]["code"] == "symbolic_link"
 
 
-def test_the_sensor_records_a_linked_manifest_and_goes_on(local, outside, instance):
+def test_the_sensor_records_a_linked_manifest_and_goes_on(local, outside, instance, monkeypatch):
     resource, store = local
     upload_delivery(store, make_delivery(33, "datong-schools", "d-001", "text", 2))
     plant(store, "uploads/evil/d-001/manifest.json", "manifest.json")  # a loop
@@ -170,6 +170,7 @@ def test_the_sensor_records_a_linked_manifest_and_goes_on(local, outside, instan
     from sensors.reconciliation import reconciliation
 
     catalog = CatalogResource(object_store=resource)
+    monkeypatch.setenv("ANNOBASE_RECONCILE_GRACE_SECONDS", "0")  # the uploads count as settled
     with dg.build_sensor_context(
         instance=instance, resources={"object_store": resource, "catalog": catalog}
     ) as context:
