@@ -33,7 +33,11 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "object_store": object_store,
         "catalog": CatalogResource(object_store=object_store),
-        "dask": DaskResource(scheduler_address=_env_or("ANNOBASE_DASK_ADDRESS", None)),
+        "dask": DaskResource(
+            scheduler_address=_env_or("ANNOBASE_DASK_ADDRESS", None),
+            kubernetes_cluster=_env_or("ANNOBASE_DASK_KUBERNETES_CLUSTER", None),
+            kubernetes_cluster_spec=_env_or("ANNOBASE_DASK_KUBERNETES_SPEC", None),
+        ),
         "signing_key": SigningKeyResource(key_path=_env_or("ANNOBASE_SIGNING_KEY", None)),
     }
 
