@@ -39,7 +39,7 @@ READ_THREADS = 16
 # Tables kept under catalog/{table}/{client_id}/ (one file per delivery, or per batch for `exports`), so
 # a client's questions read only its own files; the others are kept per batch, per release or whole.
 CLIENT_TABLES = frozenset(
-    {"deliveries", "raw_items", "rejections", "clean_items", "batches", "batch_tasks", "exports"}
+    {"deliveries", "raw_items", "rejections", "clean_items", "text_lsh", "batches", "batch_tasks", "exports"}
 )
 
 
@@ -211,6 +211,25 @@ class CatalogSnapshot:
 
     def query(self, name: str, **params: Any):
         return self._con.execute(read_sql(name), params or None).df()
+
+    def add_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows written to the catalog after the snapshot was taken, visible to its later queries."""
+        if rows:
+            import pyarrow as pa
+
+            columns = dict.fromkeys(column for row in rows for column in row)
+            added = pa.table({column: [row.get(column) for row in rows] for column in columns})  # noqa: F841
+            self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM added")
+
+    def query_with(self, name: str, frames: dict[str, Any], **params: Any):
+        """A named query that also reads the given DataFrames, each under its name, for this query only."""
+        for frame_name, frame in frames.items():
+            self._con.register(frame_name, frame)
+        try:
+            return self.query(name, **params)
+        finally:
+            for frame_name in frames:
+                self._con.unregister(frame_name)
 
 
 class CatalogResource(dg.ConfigurableResource):

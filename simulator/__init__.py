@@ -14,6 +14,7 @@ from simulator.deliveries import (
     encode_manifest,
     make_delivery,
     put_delivery,
+    resend_edited,
     upload_delivery,
     upload_text_delivery,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "make_utterance",
     "make_wav",
     "put_delivery",
+    "resend_edited",
     "resident_id_check_digit",
     "upload_bad_delivery",
     "upload_delivery",

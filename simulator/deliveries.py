@@ -6,6 +6,7 @@ that the base never sees but tests and simulated annotators compare against.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -189,6 +190,29 @@ def make_delivery(
         truth[item_id] = item_truth
     manifest["items"] = items
     return SimulatedDelivery(client_id, delivery_id, industry, modality, license, files, manifest, truth)
+
+
+def resend_edited(
+    delivery: SimulatedDelivery, earlier: SimulatedDelivery, n_items: int, seed: int = 0
+) -> SimulatedDelivery:
+    """`delivery` whose first `n_items` texts are `earlier`'s first texts re-sent with one comma made a
+    full stop: what a client does when it sends last month's notes again, lightly edited. Their truth
+    is the earlier items' (the same content)."""
+    rng = random.Random(f"annobase-sim/resend/{seed}/{delivery.delivery_id}")
+    files, truth = dict(delivery.files), dict(delivery.truth)
+    items = [dict(item) for item in delivery.manifest["items"]]
+    for item, source in zip(items[:n_items], earlier.manifest["items"], strict=False):
+        text = earlier.files[source["files"]["text"]["path"]].decode()
+        # a comma made a full stop, as an editor does (never inside an ID or a phone number)
+        commas = [at for at, char in enumerate(text) if char == "，"] or [len(text) - 1]
+        at = rng.choice(commas)
+        edited = (text[:at] + "。" + text[at + 1 :]).encode()
+        path = item["files"]["text"]["path"]
+        files[path] = edited
+        item["files"] = {"text": file_entry(path, edited)}
+        truth[item["item_id"]] = earlier.truth[source["item_id"]]
+    manifest = {**delivery.manifest, "items": items}
+    return dataclasses.replace(delivery, files=files, manifest=manifest, truth=truth)
 
 
 def put_delivery(

@@ -292,3 +292,13 @@ CREATE TABLE release_items (
     dagster_run_id   VARCHAR NOT NULL,
     released_at      TIMESTAMPTZ NOT NULL
 );
+
+-- MinHash LSH buckets of every kept text, per delivery: the index a new delivery's texts are joined
+-- against to find near copies anywhere in the client's history (assets/cleaning/text_history.py).
+CREATE TABLE text_lsh (
+    client_id    VARCHAR NOT NULL,
+    delivery_id  VARCHAR NOT NULL,
+    item_key     VARCHAR NOT NULL,
+    buckets      BIGINT[] NOT NULL,   -- one per LSH band, the band mixed into the value
+    sketch       BLOB NOT NULL        -- the low byte of each MinHash value: estimates similarity
+);

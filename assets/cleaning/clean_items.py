@@ -17,11 +17,14 @@ from assets.cleaning.near_duplicates import (
     near_hash_duplicates,
     near_text_duplicates,
 )
+from assets.cleaning.text_history import TextIndex, history_duplicates, index_rows, text_index
 from assets.intake.raw_items import raw_items
 from assets.partitions import deliveries_backfill_policy, deliveries_by_client, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
 from resources.catalog import Catalog, CatalogSnapshot
 
+# what cleaning asks of the client's earlier deliveries: their files and their texts' LSH buckets
+EARLIER_QUERIES = ["client_file_hashes", "client_text_lsh_candidates"]
 DROP_REASONS = {
     "exact": "exact_duplicate",
     "near_text": "near_duplicate_text",
@@ -83,7 +86,7 @@ def clean_items(
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
     with dask.client() as dask_client:
         for client_id, refs in deliveries_by_client(context):
-            with writer.client_snapshot(client_id, ["client_file_hashes"]) as earlier:
+            with writer.client_snapshot(client_id, EARLIER_QUERIES) as earlier:
                 for ref in refs:
                     metadata = clean_delivery(
                         ref, store, writer, earlier, settings, dask_client, context.run.run_id
@@ -104,7 +107,8 @@ def clean_delivery(
     """Clean one delivery's accepted items into its `clean_items` partition; returns its metadata.
 
     `earlier` holds the client's catalog as it was when the run's cleaning began (every delivery
-    of the run already taken in): exact duplicates are looked up there."""
+    of the run already taken in): exact duplicates and near-duplicate texts of earlier deliveries
+    are looked up there; this delivery's texts are added to it for the run's later deliveries."""
     parts = writer.read_partition("raw_items", ref.partition_key, missing_ok=True)
     now = datetime.now(UTC)
     if parts.empty:
@@ -139,6 +143,11 @@ def clean_delivery(
         zip(with_text.item_key, with_text.text, strict=True), settings.cleaning.near_duplicate_text_jaccard
     ):
         drops.setdefault(duplicate.item_key, duplicate)
+    threshold = settings.cleaning.near_duplicate_text_jaccard
+    with_text = with_text[~with_text.item_key.isin(drops)]
+    index = text_index(with_text.text.tolist(), threshold)
+    for duplicate in history_duplicates(ref, writer, earlier, with_text, index, threshold):
+        drops.setdefault(duplicate.item_key, duplicate)
     with_image = remaining[remaining.phash.notna() & ~remaining.item_key.isin(drops)]
     for duplicate in near_hash_duplicates(
         zip(with_image.item_key, with_image.phash, strict=True), settings.cleaning.near_duplicate_image_bits
@@ -148,6 +157,16 @@ def clean_delivery(
     rows = [_row(item, drops.get(item["item_key"]), run_id, now) for item in items.to_dict("records")]
     ledger.record_cleaning(store, ref, rows, run_id)  # before the rows: write-ahead
     writer.write_partition("clean_items", ref.partition_key, rows)
+    kept_texts = (~with_text.item_key.isin(drops)).tolist()
+    indexed = index_rows(
+        ref,
+        with_text.item_key[kept_texts].tolist(),
+        TextIndex(
+            *([value for value, kept in zip(column, kept_texts, strict=True) if kept] for column in index)
+        ),
+    )
+    writer.write_partition("text_lsh", ref.partition_key, indexed)  # after the texts it points at
+    earlier.add_rows("text_lsh", indexed)
     dropped = pd.Series([row["drop_reason"] for row in rows if row["drop_reason"]], dtype=object)
     kept = [row for row in rows if row["status"] == "kept"]
     return {
