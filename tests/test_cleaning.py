@@ -33,9 +33,9 @@ def _corpus(seed: int, n_medical: int = 300, n_education: int = 200):
 
 
 def _masked_by_hand(text: str, pii) -> str:
-    """The text with each valid PII value replaced by its token, in order of appearance."""
+    """The text with each PII value replaced by its token, in order of appearance."""
     parts, position = [], 0
-    for value, kind in ((p.value, p.kind) for p in pii if p.valid):
+    for value, kind in ((p.value, p.kind) for p in pii):
         start = text.index(value, position)
         parts += (text[position:start], TOKENS[kind])
         position = start + len(value)
@@ -54,7 +54,8 @@ def _id_with_check(first17_prefix: str, check: str) -> str:
 # --- PII -----------------------------------------------------------------------------------------
 
 
-def test_every_valid_pii_of_the_simulated_corpus_is_masked_and_nothing_else_changes():
+def test_every_pii_of_the_simulated_corpus_is_masked_and_nothing_else_changes():
+    """Resident IDs with a wrong check character too: a typo leaves the holder identifiable."""
     corpus = _corpus(seed=11)
     kinds = {p.kind for sample in corpus for p in sample.pii_spans if p.valid}
     invalid_ids = [p.value for sample in corpus for p in sample.pii_spans if not p.valid]
@@ -63,10 +64,10 @@ def test_every_valid_pii_of_the_simulated_corpus_is_masked_and_nothing_else_chan
     for sample in corpus:
         result = mask_pii(sample.text)
         found = [(f.kind, sample.text[f.start : f.end]) for f in result.found]
-        assert found == [(p.kind, p.value) for p in sample.pii_spans if p.valid], sample.text
+        assert found == [(p.kind, p.value) for p in sample.pii_spans], sample.text
         assert result.text == _masked_by_hand(sample.text, sample.pii_spans)
         for pii in sample.pii_spans:
-            assert (pii.value in result.text) is not pii.valid, (pii, result.text)
+            assert pii.value not in result.text, (pii, result.text)
     texts = [sample.text for sample in corpus]
     assert mask_texts(texts) == [mask_pii(text).text for text in texts]
 
