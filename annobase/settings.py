@@ -34,6 +34,7 @@ class Cleaning:
     max_audio_channels: int
     min_image_side: int
     max_image_side: int
+    name_segmenter: bool = False  # jieba's name tags as well as patterns (annobase.toml says the cost)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -10,8 +10,10 @@ import dagster as dg
 from annobase import ledger
 from annobase.keys import export_key
 from annobase.object_store import ObjectStore, PreconditionFailed
+from annobase.settings import load_settings
 from assets.annotation.annotation_batches import annotation_batches
 from assets.annotation.label_studio_export import ExportRejected, parse_export
+from assets.cleaning.pii import mask_text
 from assets.partitions import batches_partitions
 from resources import CatalogResource, ObjectStoreResource
 
@@ -78,6 +80,12 @@ def batch_annotations(
 
     honeypots = set(tasks.item_key[tasks.honeypot])
     common = {"export_etag": etag, "dagster_run_id": context.run.run_id}
+    cleaning = load_settings().cleaning
+    # what annotators typed of a PII industry's audio says what was spoken, names and numbers too:
+    # masked as uploaded text is, before it is stored, scored, delivered or released
+    mask = batch.industry in cleaning.pii_industries
+    if mask:
+        rows = [_masked_answer(row, cleaning.name_segmenter) for row in rows]
     annotation_rows = [_annotation_row(row, honeypots, common, now) for row in rows]
     ledger.record_export(store, batch, batch_id, raw, etag, context.run.run_id, len(rows), len(problems))
     writer.write_partition("annotations", batch_id, annotation_rows)
@@ -97,7 +105,7 @@ def batch_annotations(
             for problem in problems
         ],
     )
-    writer.write_partition("gold", batch_id, _gold_rows(rows, batch, tasks, raw, now))
+    writer.write_partition("gold", batch_id, _gold_rows(rows, batch, tasks, raw, now, mask))
     # written last: the export version the batch's rows above come from, what QA and its verdict name
     writer.write_partition(
         "exports",
@@ -179,7 +187,26 @@ def _annotation_row(row, honeypots: set[str], common: dict, now: datetime) -> di
     }
 
 
-def _gold_rows(rows, batch, tasks, raw: bytes, now: datetime) -> list[dict]:
+def _masked_answer(row, segmenter: bool):
+    """The annotation with its free text (a transcript) masked."""
+    if not row.transcript:
+        return row
+    return replace(row, transcript=mask_text(row.transcript, segmenter))
+
+
+def _masked_result(result: list, segmenter: bool) -> list:
+    """A reviewed result as stored in `gold`, its typed text (`value.text`) masked."""
+    masked = []
+    for region in result:
+        value = region.get("value") if isinstance(region, dict) else None
+        if isinstance(value, dict) and isinstance(value.get("text"), list):
+            lines = [mask_text(line, segmenter) if isinstance(line, str) else line for line in value["text"]]
+            region = {**region, "value": {**value, "text": lines}}
+        masked.append(region)
+    return masked
+
+
+def _gold_rows(rows, batch, tasks, raw: bytes, now: datetime, mask: bool) -> list[dict]:
     """The reviewed references of this batch, kept with the content a honeypot task shows."""
     results = (
         {
@@ -191,6 +218,7 @@ def _gold_rows(rows, batch, tasks, raw: bytes, now: datetime) -> list[dict]:
         else {}
     )
     content = tasks.drop_duplicates("item_key").set_index("item_key")
+    segmenter = load_settings().cleaning.name_segmenter
     gold = []
     for row in rows:
         item_key = f"{row.client_id}/{row.delivery_id}/{row.item_id}"
@@ -206,7 +234,12 @@ def _gold_rows(rows, batch, tasks, raw: bytes, now: datetime) -> list[dict]:
                 "modality": batch.modality,
                 "parts": list(batch.parts),
                 "batch_id": row.batch_id,
-                "result_json": json.dumps(results[row.annotation_id], ensure_ascii=False),
+                "result_json": json.dumps(
+                    _masked_result(results[row.annotation_id], segmenter)
+                    if mask
+                    else results[row.annotation_id],
+                    ensure_ascii=False,
+                ),
                 "text": _value(item.text),
                 "image_key": _value(item.image_key),
                 "audio_key": _value(item.audio_key),

@@ -24,6 +24,7 @@ from assets.annotation.label_studio_config import (
     modality_spec,
 )
 from assets.annotation.label_studio_tasks import ID_FIELDS
+from assets.cleaning.pii import mask_text
 
 # the whole export is rejected
 MALFORMED_JSON = "malformed_json"
@@ -50,6 +51,10 @@ class ExportProblem:
     code: str
     detail: str
     task_id: int | None = None
+
+    def __post_init__(self):
+        # a detail may quote the task (its text, an answer): masked once, before anyone reads it
+        object.__setattr__(self, "detail", mask_text(self.detail))
 
 
 class ExportRejected(Exception):

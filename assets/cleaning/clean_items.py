@@ -124,6 +124,7 @@ def clean_delivery(
         [records[i : i + size] for i in range(0, len(records), size)],
         store=store,
         mask=mask,
+        segmenter=settings.cleaning.name_segmenter,
         pure=False,
     )
     content = pd.DataFrame([row for chunk in dask_client.gather(futures) for row in chunk])

@@ -249,7 +249,25 @@ def _span(match: re.Match) -> tuple[str, int, int] | None:
         return None
     if group in ("name_after", "name_before") and value[:2] in NOT_NAMES:
         return None
+    if group in _NUMBERS and _inside_hex(match.string, start, end):
+        return None
     return _KINDS[group], start, end
+
+
+_NUMBERS = ("resident_id", "resident_id_15", "mobile", "landline", "local_phone")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_RUN = 16  # shorter runs of hex characters are words and numbers, not hashes or keys
+
+
+def _inside_hex(text: str, start: int, end: int) -> bool:
+    """Digits that touch a letter of a long run of hex characters are part of a hash or a key
+    (sha256s are quoted in details and logs), not a number someone wrote."""
+    before, after = start, end
+    while before > 0 and text[before - 1] in _HEX:
+        before -= 1
+    while after < len(text) and text[after] in _HEX:
+        after += 1
+    return after - before >= _HEX_RUN and (before < start or after > end)
 
 
 def _replacement(match: re.Match) -> str:

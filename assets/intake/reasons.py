@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from assets.cleaning.pii import mask_text
+
 # delivery-level: the whole delivery is quarantined
 MALFORMED_JSON = "malformed_json"
 MISSING_FIELD = "missing_field"
@@ -46,6 +48,12 @@ class Reason:
     item_id: str | None = None
     part: str | None = None
     path: str | None = None
+
+    def __post_init__(self):
+        # a detail and a path quote the input (a field's value, a file's name) and are read by people in
+        # quarantine, the catalog, run logs and the UI: personal data in it is masked here, once
+        object.__setattr__(self, "detail", mask_text(self.detail))
+        object.__setattr__(self, "path", mask_text(self.path))
 
     def as_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
