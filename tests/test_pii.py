@@ -62,6 +62,10 @@ def test_jieba_finds_most_unmarked_names_the_patterns_leave(cases):
     assert segmenter.recall >= patterns.recall
     assert segmenter.false_masked_cases >= patterns.false_masked_cases
     assert [segmented_names("王伟今天来复诊")[0][1:]] == [(0, 2)]
+    note = "患者李明，电话13912345678。王伟今天来复诊，邮箱wang@qq.com。"
+    assert mask_pii(note, segmenter=True).text == "患者[姓名]，电话[手机号]。[姓名]今天来复诊，邮箱[邮箱]。"
+    assert mask_texts([note], segmenter=True) == [mask_pii(note, segmenter=True).text]
+    assert mask_pii(note).text == "患者[姓名]，电话[手机号]。王伟今天来复诊，邮箱[邮箱]。"
 
 
 @pytest.mark.parametrize(
@@ -178,3 +182,26 @@ def test_transcripts_of_a_medical_recording_are_masked_where_stored_and_delivere
     assert PHONE not in seen and NAME not in seen
     # the annotation tool's own export keeps what annotators typed: it is the tool's file, not ours
     assert PHONE in store.get(f"annotations/{batches.batch_id.iloc[0]}/export.json").decode()
+
+
+def test_cleaning_previews_and_logs_show_no_personal_data(s3_store, dask_cluster, instance):
+    from conftest import annobase_resources
+
+    store = s3_store.open()
+    delivery = make_delivery(8, "xiehe-clinic", "d-pii-preview", "text", 12)
+    upload_delivery(store, delivery)
+    result = run_flow_for_delivery(
+        instance, annobase_resources(s3_store, dask_cluster), "xiehe-clinic/d-pii-preview"
+    )
+    assert result.success
+    planted = {pii["value"] for truth in delivery.truth.values() for pii in truth["pii"]}
+    assert len(planted) >= 12  # a name in every note's header, and more
+    preview = result.asset_materializations_for_node("clean_items")[0].metadata["preview"].value
+    assert "[姓名]" in preview
+    shown = _logs(instance, [result.run_id]) + "\n".join(
+        str(entry.value)
+        for node in ("raw_items", "clean_items", "annotation_batches")
+        for materialization in result.asset_materializations_for_node(node)
+        for entry in materialization.metadata.values()
+    )
+    assert not [value for value in planted if value in shown]

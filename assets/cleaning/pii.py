@@ -285,10 +285,8 @@ def _findings(text: str, segmenter: bool = False) -> list[Finding]:
     found = [Finding(*span) for match in _PATTERN.finditer(matched) if (span := _span(match))]
     if segmenter:
         taken = {i for finding in found for i in range(finding.start, finding.end)}
-        found = sorted(
-            found
-            + [name for name in segmented_names(matched) if taken.isdisjoint(range(name.start, name.end))]
-        )
+        names = [name for name in segmented_names(matched) if taken.isdisjoint(range(name.start, name.end))]
+        found = sorted(found + names, key=lambda finding: finding.start)
     return found
 
 
