@@ -112,12 +112,12 @@ def run(size: int, workers: int, workdir: Path, variants: set[str], **_) -> list
 
 
 def verdict(results: list[Result]) -> tuple[bool, str]:
-    full = [r for r in results if r.items >= FULL_SIZE * 0.9 and r.variant == "project"]
-    if not full:
-        return False, "not measured at full size"
-    recall = float(full[0].answer.split("recall ", 1)[1].split("%", 1)[0]) / 100
-    false_rate = float(full[0].answer.split("false-mask rate ", 1)[1].split("%", 1)[0]) / 100
-    return (
-        recall >= RECALL_TARGET and false_rate <= FALSE_MASK_TARGET,
-        f"patterns: {full[0].answer}",
-    )
+    """Judged on the largest corpus measured (the full one unless `--scale` says otherwise)."""
+    projects = [r for r in results if r.variant == "project"]
+    if not projects:
+        return False, "not measured"
+    largest = max(projects, key=lambda r: r.items)
+    recall = float(largest.answer.split("recall ", 1)[1].split("%", 1)[0]) / 100
+    false_rate = float(largest.answer.split("false-mask rate ", 1)[1].split("%", 1)[0]) / 100
+    met = recall >= RECALL_TARGET and false_rate <= FALSE_MASK_TARGET
+    return met, f"patterns: {largest.answer}"

@@ -5,7 +5,10 @@ annotators type of a medical recording."""
 
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -205,3 +208,20 @@ def test_cleaning_previews_and_logs_show_no_personal_data(s3_store, dask_cluster
         for entry in materialization.metadata.values()
     )
     assert not [value for value in planted if value in shown]
+
+
+def test_the_benchmark_workload_prints_both_variants(tmp_path):
+    report = tmp_path / "RESULTS.md"
+    finished = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "pii", "--scale", "0.7"]
+        + ["--workdir", str(tmp_path / "data"), "--out", str(report)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "pii: target MET" in finished.stdout
+    rows = [line for line in report.read_text().splitlines() if line.startswith("| pii | 1,120 cases |")]
+    assert [row.split(" | ")[2] for row in rows] == ["project", "segmenter"]
+    assert all("recall 100.00%" in row for row in rows)

@@ -297,7 +297,7 @@ def segmented_names(text: str) -> list[Finding]:
     """Person names no word marks (王伟今天来复诊): words jieba tags as names (`nr`: its offline
     dictionary and HMM) that start with a surname, as patterns require of marked names.
 
-    About 300 times the cost of the patterns (benchmarks/RESULTS.md, workload `pii`), hence opt-in:
+    About 140 times the cost of the patterns (benchmarks/RESULTS.md, workload `pii`), hence opt-in:
     `[cleaning] name_segmenter`."""
     import jieba
     import jieba.posseg
