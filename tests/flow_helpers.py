@@ -30,8 +30,16 @@ def snapshot(store, prefix: str) -> dict[str, bytes]:
     return {obj.key: store.get(obj.key) for obj in store.list(prefix)}
 
 
-def run_flow_for_delivery(instance, resources: dict, partition_key: str) -> dg.ExecuteInProcessResult:
-    """The `intake_deliveries` job's assets for one delivery: intake, cleaning, batches."""
+def intake_config(etags: dict[str, str]) -> dict:
+    """The run config `client_uploads` gives an intake run: the manifest version of each delivery."""
+    return {"ops": {"raw_items": {"config": {"manifest_etags": etags}}}}
+
+
+def run_flow_for_delivery(
+    instance, resources: dict, partition_key: str, etag: str | None = None
+) -> dg.ExecuteInProcessResult:
+    """The `intake_deliveries` job's assets for one delivery: intake, cleaning, batches; of manifest
+    version `etag` as the sensor requests it, or of the current one (as a run launched by hand)."""
     from assets.annotation.annotation_batches import annotation_batches
     from assets.cleaning.clean_items import clean_items
 
@@ -42,6 +50,7 @@ def run_flow_for_delivery(instance, resources: dict, partition_key: str) -> dg.E
         instance=instance,
         partition_key=partition_key,
         resources=resources,
+        run_config=intake_config({partition_key: etag}) if etag else None,
     )
 
 
