@@ -54,7 +54,9 @@ def run_flow_for_delivery(
     )
 
 
-def run_flow_for_range(instance, resources: dict, partition_keys: list[str]) -> dg.ExecuteInProcessResult:
+def run_flow_for_range(
+    instance, resources: dict, partition_keys: list[str], run_config: dict | None = None
+) -> dg.ExecuteInProcessResult:
     """The same assets over consecutive new deliveries in one run, as `client_uploads` requests them."""
     from assets.annotation.annotation_batches import annotation_batches
     from assets.cleaning.clean_items import clean_items
@@ -64,6 +66,7 @@ def run_flow_for_range(instance, resources: dict, partition_keys: list[str]) -> 
         [raw_items, raw_items_catalog_rows_valid, clean_items, annotation_batches],
         instance=instance,
         resources=resources,
+        run_config=run_config,
         tags={
             "dagster/asset_partition_range_start": partition_keys[0],
             "dagster/asset_partition_range_end": partition_keys[-1],
