@@ -236,3 +236,33 @@ def test_one_poison_delivery_of_a_range_is_quarantined_and_the_others_taken_in(
         assert catalog.read_partition("batches", f"{CLIENT}/{delivery_id}").empty
         record = json.loads(store.get(f"quarantine/{CLIENT}/{delivery_id}/rejection.json"))
         assert record["reasons"][0]["code"] == r.INTERNAL_ERROR
+
+
+def test_a_fault_of_the_store_is_retried_not_blamed_on_the_delivery(
+    s3_store, dask_cluster, instance, monkeypatch
+):
+    """An S3 connection error is the service's, not the client's: the step is retried and the
+    delivery taken in, never quarantined as internal_error."""
+    from botocore.exceptions import EndpointConnectionError
+    from conftest import annobase_resources
+    from flow_helpers import run_flow_for_delivery
+
+    import assets.intake.raw_items as raw_items_module
+
+    store = s3_store.open()
+    upload_delivery(store, make_delivery(50, CLIENT, "d-p-flaky", "text", 3))
+    real_take_in, calls = intake_module.take_in_delivery, []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return real_take_in(*args, **kwargs)
+
+    monkeypatch.setattr(raw_items_module, "take_in_delivery", failing_once)
+    resources = annobase_resources(s3_store, dask_cluster)
+    assert run_flow_for_delivery(instance, resources, f"{CLIENT}/d-p-flaky").success
+    assert len(calls) == 2
+    [row] = resources["catalog"].open().read_partition("deliveries", f"{CLIENT}/d-p-flaky").to_dict("records")
+    assert (row["status"], bool(row["in_progress"])) == ("accepted", False)
+    assert store.head(f"quarantine/{CLIENT}/d-p-flaky/rejection.json") is None
