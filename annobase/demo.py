@@ -156,7 +156,11 @@ def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
                 instance=instance,
                 partition_key=request.partition_key,
                 tags={**request.tags, RUN_KEY_TAG: request.run_key},
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                # the request's own config too: intake reads the manifest versions it names
+                run_config={
+                    **request.run_config,
+                    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                },
                 raise_on_error=False,
             )
             failed += not outcome.success

@@ -46,12 +46,25 @@ class Annotation:
 
 
 @dataclass(frozen=True)
+class IntakeLimits:
+    """What one delivery may hold before it is refused unread, each limit with its rejection code."""
+
+    max_manifest_bytes: int
+    max_manifest_items: int
+    max_label_set: int
+    max_text_bytes: int
+    # how long a run waits for another run of the same delivery to finish with it
+    lease_wait_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     industries: dict[str, str]
     modalities: dict[str, Modality]
     part_extensions: dict[str, tuple[str, ...]]
     max_file_bytes: int
     items_per_task: int
+    limits: IntakeLimits
     thresholds: dict[str, float]
     cleaning: Cleaning
     annotation: Annotation
@@ -70,6 +83,13 @@ def load_settings(path: str | None = None) -> Settings:
         part_extensions={part: tuple(exts) for part, exts in raw["parts"].items()},
         max_file_bytes=int(raw["intake"]["max_file_bytes"]),
         items_per_task=int(raw["intake"]["items_per_task"]),
+        limits=IntakeLimits(
+            max_manifest_bytes=int(raw["intake"].get("max_manifest_bytes", 64 << 20)),
+            max_manifest_items=int(raw["intake"].get("max_manifest_items", 50_000)),
+            max_label_set=int(raw["intake"].get("max_label_set", 1_000)),
+            max_text_bytes=int(raw["intake"].get("max_text_bytes", 16 << 20)),
+            lease_wait_seconds=float(raw["intake"].get("lease_wait_seconds", 900)),
+        ),
         thresholds={name: float(value) for name, value in raw["thresholds"].items()},
         cleaning=Cleaning(
             **{

@@ -5,10 +5,12 @@ import os
 from datetime import UTC, datetime
 
 import dagster as dg
+import pandas as pd
 
 from annobase.keys import MANIFEST_NAME, UPLOADS, parse_manifest_key
 from assets.intake import reasons
 from assets.intake.quarantine import quarantine_invalid_key
+from assets.intake.raw_items import ETAG_TAG
 from assets.intake.reasons import Reason
 from assets.partitions import DELIVERIES_PER_RUN, deliveries_partitions
 from orchestration.jobs import intake_job
@@ -17,7 +19,6 @@ from resources.catalog import Catalog
 from sensors.upload_listing import ListingCursor, find_new_objects
 
 CLIENT_TAG = "annobase/client_id"
-ETAG_TAG = "annobase/manifest_etag"
 DELIVERIES_TAG = "annobase/deliveries"
 # Dagster's own tags for a run over a partition range (what a single-run backfill sets)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -90,24 +91,31 @@ def refuse(context: dg.SensorEvaluationContext, store, key: str, reason: Reason)
 
 
 def taken_in(writer: Catalog, partition: str, etag: str) -> bool:
-    """Whether the catalog records this very manifest version as taken in (same bytes uploaded
-    again, long after the cursor forgot it)."""
+    """Whether the catalog records this very manifest version as taken in, every step of it finished
+    (same bytes uploaded again, long after the cursor forgot it)."""
     delivery = writer.read_partition("deliveries", partition, missing_ok=True)
-    return bool((delivery.manifest_etag == etag).any())
+    finished = ~delivery.get("in_progress", pd.Series(False, index=delivery.index)).fillna(False).astype(bool)
+    return bool(((delivery.manifest_etag == etag) & finished).any())
 
 
 def intake_request(client_id: str, deliveries: list[tuple[str, str]]) -> dg.RunRequest:
     """The run for consecutive deliveries of one client; its run key names every (delivery, ETag),
-    so Dagster launches it once however often a tick is evaluated again."""
+    so Dagster launches it once however often a tick is evaluated again, and its config passes each
+    delivery's ETag to intake, which reads exactly that manifest version."""
     tags = {CLIENT_TAG: client_id}
+    run_config = {"ops": {"raw_items": {"config": {"manifest_etags": dict(deliveries)}}}}
     if len(deliveries) == 1:
         [(partition, etag)] = deliveries
         return dg.RunRequest(
-            run_key=f"{partition}@{etag}", partition_key=partition, tags={**tags, ETAG_TAG: etag}
+            run_key=f"{partition}@{etag}",
+            partition_key=partition,
+            tags={**tags, ETAG_TAG: etag},
+            run_config=run_config,
         )
     first, last = deliveries[0][0], deliveries[-1][0]
     digest = hashlib.sha256("\n".join(f"{p}@{e}" for p, e in deliveries).encode()).hexdigest()[:16]
     return dg.RunRequest(
         run_key=f"{first}...{last}@{digest}",
         tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last, DELIVERIES_TAG: str(len(deliveries))},
+        run_config=run_config,
     )

@@ -22,7 +22,10 @@ CREATE TABLE deliveries (
     manifest_etag    VARCHAR NOT NULL,
     manifest_sha256  VARCHAR NOT NULL,
     dagster_run_id   VARCHAR NOT NULL,
-    ingested_at      TIMESTAMPTZ NOT NULL
+    ingested_at      TIMESTAMPTZ NOT NULL,
+    -- true from intake's row until cleaning and batching of the same run finished the delivery: only
+    -- then is that manifest version taken in (NULL in rows written before this column: finished)
+    in_progress      BOOLEAN
 );
 
 -- One row per accepted file of an accepted item (a multimodal item has one row per part).

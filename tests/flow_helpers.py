@@ -30,8 +30,16 @@ def snapshot(store, prefix: str) -> dict[str, bytes]:
     return {obj.key: store.get(obj.key) for obj in store.list(prefix)}
 
 
-def run_flow_for_delivery(instance, resources: dict, partition_key: str) -> dg.ExecuteInProcessResult:
-    """The `intake_deliveries` job's assets for one delivery: intake, cleaning, batches."""
+def intake_config(etags: dict[str, str]) -> dict:
+    """The run config `client_uploads` gives an intake run: the manifest version of each delivery."""
+    return {"ops": {"raw_items": {"config": {"manifest_etags": etags}}}}
+
+
+def run_flow_for_delivery(
+    instance, resources: dict, partition_key: str, etag: str | None = None
+) -> dg.ExecuteInProcessResult:
+    """The `intake_deliveries` job's assets for one delivery: intake, cleaning, batches; of manifest
+    version `etag` as the sensor requests it, or of the current one (as a run launched by hand)."""
     from assets.annotation.annotation_batches import annotation_batches
     from assets.cleaning.clean_items import clean_items
 
@@ -42,10 +50,13 @@ def run_flow_for_delivery(instance, resources: dict, partition_key: str) -> dg.E
         instance=instance,
         partition_key=partition_key,
         resources=resources,
+        run_config=intake_config({partition_key: etag}) if etag else None,
     )
 
 
-def run_flow_for_range(instance, resources: dict, partition_keys: list[str]) -> dg.ExecuteInProcessResult:
+def run_flow_for_range(
+    instance, resources: dict, partition_keys: list[str], run_config: dict | None = None
+) -> dg.ExecuteInProcessResult:
     """The same assets over consecutive new deliveries in one run, as `client_uploads` requests them."""
     from assets.annotation.annotation_batches import annotation_batches
     from assets.cleaning.clean_items import clean_items
@@ -55,6 +66,7 @@ def run_flow_for_range(instance, resources: dict, partition_keys: list[str]) -> 
         [raw_items, raw_items_catalog_rows_valid, clean_items, annotation_batches],
         instance=instance,
         resources=resources,
+        run_config=run_config,
         tags={
             "dagster/asset_partition_range_start": partition_keys[0],
             "dagster/asset_partition_range_end": partition_keys[-1],

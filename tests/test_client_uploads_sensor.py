@@ -250,12 +250,13 @@ def test_a_manifest_taken_in_is_not_run_again_once_the_cursor_forgot_it(
     store, object_store_resource, resources, instance
 ):
     """The cursor forgets what it reported after a sweep cycle; the catalog still knows the ETag."""
-    from flow_helpers import run_intake
+    from flow_helpers import run_flow_for_delivery
 
     upload_delivery(store, make_delivery(60, "datong-schools", "d-060", "text", 2))
     first = tick(instance, object_store_resource)
     apply_partitions(instance, first)
-    run_intake(instance, resources, "datong-schools/d-060")
+    # taken in once every step of the intake job finished with it
+    assert run_flow_for_delivery(instance, resources, "datong-schools/d-060").success
     upload_delivery(store, make_delivery(60, "datong-schools", "d-060", "text", 2))  # same bytes
     assert tick(instance, object_store_resource, None).run_requests == []
     upload_delivery(store, make_delivery(61, "datong-schools", "d-060", "text", 3))  # new bytes

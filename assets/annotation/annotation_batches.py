@@ -16,7 +16,9 @@ from assets.annotation.batching import PlannedBatch, batch_number, plan_batches
 from assets.annotation.label_studio_config import labeling_config
 from assets.annotation.label_studio_tasks import build_task, choices_result
 from assets.annotation.prelabel import LabelModel, train_label_model
-from assets.cleaning.clean_items import clean_items
+from assets.cleaning.clean_items import clean_items, quarantine_step, working_on
+from assets.intake import delivery_lease
+from assets.intake.raw_items import INTAKE_RETRIES, is_transient
 from assets.partitions import (
     batches_partitions,
     deliveries_backfill_policy,
@@ -138,12 +140,30 @@ def annotation_batches(
         examples = writer.query("client_training_texts", client_id=client_id)
         with writer.client_snapshot(client_id, ["client_gold_items"]) as earlier:
             for ref in refs:
-                metadata, batch_ids = batch_delivery(
-                    ref, store, writer, earlier, examples, settings, context.run.run_id
-                )
-                context.instance.add_dynamic_partitions(batches_partitions.name, batch_ids)
+                if not working_on(context, store, ref):
+                    continue
+                try:
+                    metadata, batch_ids = batch_delivery(
+                        ref, store, writer, earlier, examples, settings, context.run.run_id
+                    )
+                    context.instance.add_dynamic_partitions(batches_partitions.name, batch_ids)
+                except Exception as error:
+                    if is_transient(error) and context.retry_number < INTAKE_RETRIES:
+                        raise
+                    metadata = quarantine_step(context, store, writer, ref, error, "batching")
+                    for table in ("batches", "batch_tasks"):
+                        writer.write_partition(table, ref.partition_key, [])
+                finish_intake(writer, ref)
+                delivery_lease.give_back(store, ref, context.run.run_id)
                 context.add_asset_metadata(metadata, partition_key=ref.partition_key)
     return dg.MaterializeResult()
+
+
+def finish_intake(writer: Catalog, ref: DeliveryRef) -> None:
+    """Intake's last step is done with the delivery: its manifest version now counts as taken in."""
+    delivery = writer.read_partition("deliveries", ref.partition_key).astype(object)
+    rows = delivery.where(delivery.notna(), None).assign(in_progress=False).to_dict("records")
+    writer.write_partition("deliveries", ref.partition_key, rows)
 
 
 def batch_delivery(

@@ -18,7 +18,8 @@ from assets.cleaning.near_duplicates import (
     near_text_duplicates,
 )
 from assets.cleaning.text_history import TextIndex, history_duplicates, index_rows, text_index
-from assets.intake.raw_items import raw_items
+from assets.intake import delivery_lease
+from assets.intake.raw_items import INTAKE_RETRIES, is_transient, raw_items, record_internal_error
 from assets.partitions import deliveries_backfill_policy, deliveries_by_client, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
 from resources.catalog import Catalog, CatalogSnapshot
@@ -88,11 +89,40 @@ def clean_items(
         for client_id, refs in deliveries_by_client(context):
             with writer.client_snapshot(client_id, EARLIER_QUERIES) as earlier:
                 for ref in refs:
-                    metadata = clean_delivery(
-                        ref, store, writer, earlier, settings, dask_client, context.run.run_id
-                    )
+                    if not working_on(context, store, ref):
+                        continue
+                    try:
+                        metadata = clean_delivery(
+                            ref, store, writer, earlier, settings, dask_client, context.run.run_id
+                        )
+                    except Exception as error:
+                        if is_transient(error) and context.retry_number < INTAKE_RETRIES:
+                            raise
+                        metadata = quarantine_step(context, store, writer, ref, error, "cleaning")
                     context.add_asset_metadata(metadata, partition_key=ref.partition_key)
     return dg.MaterializeResult()
+
+
+def working_on(context: dg.AssetExecutionContext, store: ObjectStore, ref: DeliveryRef) -> bool:
+    """Whether this run took the delivery in and still holds it (a superseded delivery, or one another
+    run holds, is left alone by the run's later steps)."""
+    if delivery_lease.held_by(store, ref, context.run.run_id) is None:
+        context.log.info(f"{ref.partition_key}: not taken in by this run; left alone")
+        return False
+    return True
+
+
+def quarantine_step(
+    context: dg.AssetExecutionContext, store: ObjectStore, writer: Catalog, ref: DeliveryRef, error, step: str
+) -> dict:
+    """A later intake step failed on one delivery: it is quarantined (`internal_error`) and recorded
+    as rejected, its partitions of the steps so far emptied; the run's other deliveries go on."""
+    delivery = writer.read_partition("deliveries", ref.partition_key, missing_ok=True)
+    etag = str(delivery.manifest_etag.iloc[0]) if len(delivery) else ""
+    outcome = record_internal_error(context, store, writer, ref, error, step, etag)
+    for table in ("clean_items", "text_lsh"):  # no later delivery is judged a duplicate of its texts
+        writer.write_partition(table, ref.partition_key, [])
+    return {"status": "rejected", "reason": outcome.rejections[0]["detail"]}
 
 
 def clean_delivery(

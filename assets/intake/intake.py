@@ -9,15 +9,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from annobase.keys import DeliveryRef
-from annobase.object_store import ObjectStore
+from annobase.object_store import ObjectStore, PreconditionFailed
 from annobase.settings import Settings
+from assets.intake import reasons
 from assets.intake.manifest import DeliveryRejected, ParsedManifest, parse_manifest, valid_item_reference
 from assets.intake.quarantine import quarantine_delivery, quarantine_item
+from assets.intake.reasons import Reason, shorten
 from assets.intake.verify import ItemVerdict, verify_items
 
 
 class ManifestVanished(Exception):
     """The manifest a run was requested for is gone: retried, since a client may be re-uploading it."""
+
+
+class ManifestSuperseded(Exception):
+    """The client replaced the manifest after this run was requested for it: the run leaves the
+    delivery alone, and the new version's own run takes it in."""
 
 
 @dataclass
@@ -31,43 +38,62 @@ class IntakeOutcome:
         return dict(sorted(Counter(row["code"] for row in self.rejections).items()))
 
 
-def take_in_delivery(
-    store: ObjectStore, ref: DeliveryRef, settings: Settings, run_id: str, dask_client
-) -> IntakeOutcome:
+def current_etag(store: ObjectStore, ref: DeliveryRef) -> str:
+    """The manifest's ETag now: the version a run launched without one (a UI backfill) takes in."""
     head = store.head(ref.manifest_key)
     if head is None:
         raise ManifestVanished(f"{ref.manifest_key} does not exist")
-    raw = store.get(ref.manifest_key)
+    return head.etag
+
+
+def read_manifest_version(
+    store: ObjectStore, ref: DeliveryRef, etag: str, settings: Settings
+) -> bytes | None:
+    """The bytes of exactly manifest version `etag` (S3 `If-Match`), or None when that version is
+    larger than the configured limit (refused unread)."""
+    head = store.head(ref.manifest_key)
+    if head is None:
+        raise ManifestVanished(f"{ref.manifest_key} does not exist")
+    if etag != etag:
+        raise ManifestSuperseded(f"{ref.manifest_key} is now version {etag}, not {etag}")
+    if head.size > settings.limits.max_manifest_bytes:
+        return None
+    try:
+        return store.get_version(ref.manifest_key, etag)
+    except PreconditionFailed as changed:
+        raise ManifestSuperseded(str(changed)) from changed
+    except KeyError as gone:
+        raise ManifestVanished(f"{ref.manifest_key} does not exist") from gone
+
+
+def take_in_delivery(
+    store: ObjectStore, ref: DeliveryRef, settings: Settings, run_id: str, dask_client, etag: str
+) -> IntakeOutcome:
+    """Take in manifest version `etag` of the delivery, every row recording that version."""
+    raw = read_manifest_version(store, ref, etag, settings)
     now = datetime.now(UTC)
-    common = {"manifest_etag": head.etag, "dagster_run_id": run_id}
+    common = {"manifest_etag": etag, "dagster_run_id": run_id}
     delivery = {
         "client_id": ref.client_id,
         "delivery_id": ref.delivery_id,
         "manifest_key": ref.manifest_key,
         "ingested_at": now,
+        "in_progress": True,  # until cleaning and batching of this run finished it
         **common,
     }
+    if raw is None:
+        limit = settings.limits.max_manifest_bytes
+        detail = f"the manifest exceeds the limit of {limit} bytes; refused unread"
+        return _refused(store, ref, [Reason(reasons.MANIFEST_TOO_LARGE, detail)], None, delivery, common, now)
     try:
         parsed = parse_manifest(raw, ref, settings)
     except DeliveryRejected as rejected:
-        record = quarantine_delivery(
-            store, ref, rejected.reasons, manifest_etag=head.etag, run_id=run_id, rejected_at=now
-        )
-        delivery.update(
-            status="rejected",
-            reason=rejected.reasons[0].code,
-            items_listed=rejected.items_listed,
-            items_accepted=0,
-            items_rejected=rejected.items_listed,
-            bytes_accepted=0,
-            manifest_sha256=hashlib.sha256(raw).hexdigest(),
-        )
-        rejections = [
-            _rejection_row(ref, reason, record, now, common, ref.manifest_key) for reason in rejected.reasons
-        ]
-        return IntakeOutcome(delivery, rejections=rejections)
+        return _refused(store, ref, rejected.reasons, raw, delivery, common, now, rejected.items_listed)
 
     verdicts = _verify_on_cluster(parsed, store, settings, dask_client)
+    if (now_current := store.head(ref.manifest_key)) is None or now_current.etag != etag:
+        # replaced while its files were verified: nothing of this version is recorded or quarantined
+        raise ManifestSuperseded(f"{ref.manifest_key} changed while version {etag} was verified")
     outcome = IntakeOutcome(delivery)
     for rejected in parsed.rejected:
         record = quarantine_item(
@@ -77,7 +103,7 @@ def take_in_delivery(
             rejected.item_id,
             rejected.reasons,
             rejected.files,
-            manifest_etag=head.etag,
+            manifest_etag=etag,
             run_id=run_id,
             rejected_at=now,
         )
@@ -93,7 +119,7 @@ def take_in_delivery(
             verdict.item.item_id,
             verdict.reasons,
             verdict.item.files,
-            manifest_etag=head.etag,
+            manifest_etag=etag,
             run_id=run_id,
             rejected_at=now,
         )
@@ -117,6 +143,62 @@ def take_in_delivery(
     return outcome
 
 
+def _refused(
+    store: ObjectStore,
+    ref: DeliveryRef,
+    found: list[Reason],
+    raw: bytes | None,
+    delivery: dict,
+    common: dict,
+    now: datetime,
+    items_listed: int = 0,
+) -> IntakeOutcome:
+    """The whole delivery quarantined with `found`: the manifest version read (`raw`) kept beside them."""
+    record = quarantine_delivery(
+        store,
+        ref,
+        found,
+        raw,
+        manifest_etag=common["manifest_etag"],
+        run_id=common["dagster_run_id"],
+        rejected_at=now,
+    )
+    delivery.update(
+        status="rejected",
+        reason=found[0].code,
+        items_listed=items_listed,
+        items_accepted=0,
+        items_rejected=items_listed,
+        bytes_accepted=0,
+        manifest_sha256=hashlib.sha256(raw).hexdigest() if raw is not None else "",
+    )
+    rejections = [_rejection_row(ref, reason, record, now, common, ref.manifest_key) for reason in found]
+    return IntakeOutcome(delivery, rejections=rejections)
+
+
+def internal_error_outcome(
+    store: ObjectStore, ref: DeliveryRef, error: BaseException, step: str, etag: str, run_id: str
+) -> IntakeOutcome:
+    """The delivery quarantined with `internal_error`: what went wrong in `step`, named by the
+    exception's class and its message cut short, so one poison delivery never strands a run's others."""
+    now = datetime.now(UTC)
+    common = {"manifest_etag": etag, "dagster_run_id": run_id}
+    delivery = {
+        "client_id": ref.client_id,
+        "delivery_id": ref.delivery_id,
+        "manifest_key": ref.manifest_key,
+        "ingested_at": now,
+        "in_progress": True,
+        **common,
+    }
+    detail = f"{step} failed: {type(error).__name__}: {shorten(str(error))}"
+    try:  # kept beside the record when that version can still be read
+        raw = store.get_version(ref.manifest_key, etag)
+    except Exception:
+        raw = None
+    return _refused(store, ref, [Reason(reasons.INTERNAL_ERROR, detail)], raw, delivery, common, now)
+
+
 def _verify_on_cluster(parsed: ParsedManifest, store: ObjectStore, settings: Settings, dask_client):
     """Chunks of items go to the workers; results come back in manifest order."""
     size = settings.items_per_task
@@ -124,7 +206,12 @@ def _verify_on_cluster(parsed: ParsedManifest, store: ObjectStore, settings: Set
     if not chunks:
         return []
     futures = dask_client.map(
-        verify_items, chunks, store=store, max_file_bytes=settings.max_file_bytes, pure=False
+        verify_items,
+        chunks,
+        store=store,
+        max_file_bytes=settings.max_file_bytes,
+        max_text_bytes=settings.limits.max_text_bytes,
+        pure=False,
     )
     return [verdict for chunk in dask_client.gather(futures) for verdict in chunk]
 

@@ -16,11 +16,27 @@ from pathlib import Path, PurePosixPath
 from annobase.keys import DeliveryRef, is_valid_id
 from annobase.settings import Settings
 from assets.intake import reasons as r
-from assets.intake.reasons import Reason
+from assets.intake.reasons import Reason, shorten
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 SAFE_PATH = re.compile(r"[A-Za-z0-9._/-]+")
 ID_FIELDS = {"client_id", "delivery_id", "item_id"}
+
+
+ID_RULE = "[a-z0-9][a-z0-9_-]{0,63}"
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names a key twice: `json` would keep the last value silently."""
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise DuplicateKey(f"the key {shorten(twice, 80)} appears more than once in one object")
+    return document
 
 
 class DeliveryRejected(Exception):
@@ -99,14 +115,46 @@ def _schema_reason(error, item_id: str | None = None) -> Reason:
 
 def parse_manifest(raw: bytes, ref: DeliveryRef, settings: Settings) -> ParsedManifest:
     """Validate `raw` as the manifest uploaded under `ref` and split its items into usable and rejected."""
+    limits = settings.limits
+    if len(raw) > limits.max_manifest_bytes:
+        raise DeliveryRejected(
+            [
+                Reason(
+                    r.MANIFEST_TOO_LARGE, f"{len(raw)} bytes exceeds the limit of {limits.max_manifest_bytes}"
+                )
+            ]
+        )
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"), object_pairs_hook=_object_without_duplicate_keys)
     except UnicodeDecodeError as error:
         raise DeliveryRejected([Reason(r.MALFORMED_JSON, f"manifest is not UTF-8: {error}")]) from error
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise DeliveryRejected([Reason(r.MALFORMED_JSON, f"manifest is not JSON: {error}")]) from error
+    except DuplicateKey as duplicate:
+        raise DeliveryRejected([Reason(r.DUPLICATE_KEY, str(duplicate))]) from duplicate
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, and ints past Python's digit limit
+        raise DeliveryRejected(
+            [Reason(r.MALFORMED_JSON, f"manifest is not JSON: {shorten(str(error))}")]
+        ) from error
     if not isinstance(document, dict):
         raise DeliveryRejected([Reason(r.SCHEMA_VIOLATION, "manifest must be a JSON object")])
+    items, labels = document.get("items"), document.get("label_set")
+    if isinstance(items, list) and len(items) > limits.max_manifest_items:
+        raise DeliveryRejected(
+            [
+                Reason(
+                    r.TOO_MANY_ITEMS, f"{len(items)} items exceeds the limit of {limits.max_manifest_items}"
+                )
+            ],
+            len(items),
+        )
+    if isinstance(labels, list) and len(labels) > limits.max_label_set:
+        raise DeliveryRejected(
+            [
+                Reason(
+                    r.LABEL_SET_TOO_LARGE, f"{len(labels)} labels exceeds the limit of {limits.max_label_set}"
+                )
+            ],
+            len(items) if isinstance(items, list) else 0,
+        )
 
     errors = sorted(manifest_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
     item_errors: dict[int, list] = {}
@@ -133,6 +181,7 @@ def parse_manifest(raw: bytes, ref: DeliveryRef, settings: Settings) -> ParsedMa
         label_set=list(document.get("label_set") or []),
     )
     seen_ids: set[str] = set()
+    seen_files: dict[str, str] = {}  # upload key -> the item that named it first
     for index, entry in enumerate(document["items"]):
         raw_id = entry.get("item_id") if isinstance(entry, dict) else None
         item_id = raw_id if isinstance(raw_id, str) else None
@@ -141,6 +190,22 @@ def parse_manifest(raw: bytes, ref: DeliveryRef, settings: Settings) -> ParsedMa
             parsed.rejected.append(RejectedItem(index, item_id, reasons))
             continue
         files, reasons = _item_files(entry, ref, parsed.modality, settings)
+        if not is_valid_id(item_id):  # the schema's `$` lets a trailing newline through
+            reasons.append(
+                Reason(r.INVALID_ID, f"item_id {shorten(item_id, 80)} is not of the form {ID_RULE}")
+            )
+        for spec in files:
+            if spec.upload_key in seen_files:
+                reasons.append(
+                    Reason(
+                        r.DUPLICATE_FILE,
+                        f"{spec.path} is already item {seen_files[spec.upload_key]!r}'s file",
+                        part=spec.part,
+                        path=spec.path,
+                    )
+                )
+            else:
+                seen_files[spec.upload_key] = item_id
         if item_id in seen_ids:
             reasons.append(
                 Reason(r.DUPLICATE_ITEM_ID, f"item_id {item_id!r} is listed more than once", item_id)
@@ -192,6 +257,12 @@ def _delivery_level_reasons(document: dict, ref: DeliveryRef, settings: Settings
                 f"modality {modality.name!r} takes task {modality.task!r}, not {document['task']!r}",
             )
         )
+    for label in document.get("label_set") or ():
+        if not label.isprintable() or label != label.strip():
+            found.append(
+                Reason(r.INVALID_LABEL, f"label {shorten(label, 80)} has control characters or edge spaces")
+            )
+            break
     if document["task"] in ("classification", "detection") and not document.get("label_set"):
         found.append(Reason(r.MISSING_LABEL_SET, f"task {document['task']!r} needs a non-empty label_set"))
     if not document["items"]:

@@ -33,13 +33,17 @@ def quarantine_delivery(
     store: ObjectStore,
     ref: DeliveryRef,
     reasons: Sequence[Reason],
+    manifest: bytes | None,
     *,
     manifest_etag: str,
     run_id: str,
     rejected_at: datetime,
 ) -> str:
-    """Record a refused delivery: a copy of its manifest and `rejection.json`; returns the record's key."""
-    store.copy(ref.manifest_key, ref.quarantine_prefix + "manifest.json")
+    """Record a refused delivery: the manifest version it was judged on (`manifest`, the bytes read,
+    not whatever the key holds now; None when it was refused unread) and `rejection.json`; returns
+    the record's key."""
+    if manifest is not None:
+        store.put(ref.quarantine_prefix + "manifest.json", manifest)
     key = ref.quarantine_prefix + "rejection.json"
     store.put(
         key,

@@ -1,16 +1,35 @@
 """Asset `raw_items`: a client delivery, verified against its manifest and recorded in the catalog."""
 
 import dagster as dg
+from pydantic import Field
 
 from annobase import ledger
 from annobase.keys import DeliveryRef
+from annobase.leases import LeaseHeld
 from annobase.settings import load_settings
-from assets.intake.intake import IntakeOutcome, ManifestVanished, take_in_delivery
+from assets.intake import delivery_lease
+from assets.intake.intake import (
+    IntakeOutcome,
+    ManifestSuperseded,
+    ManifestVanished,
+    current_etag,
+    internal_error_outcome,
+    take_in_delivery,
+)
 from assets.partitions import deliveries_backfill_policy, deliveries_of, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
 from resources.catalog import Catalog
 
 DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
+ETAG_TAG = "annobase/manifest_etag"  # a single-delivery run's manifest version (sensors set it)
+INTAKE_RETRIES = 3
+
+
+class IntakeConfig(dg.Config):
+    """The manifest version (ETag) each delivery of the run was requested for, by partition key: the
+    run reads exactly that version (`If-Match`) and leaves a delivery whose manifest changed since."""
+
+    manifest_etags: dict[str, str] = Field(default_factory=dict)
 
 
 @dg.asset(
@@ -20,7 +39,7 @@ DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
     kinds={"s3", "dask", "duckdb"},
     owners=["team:platform"],
     code_version="1",
-    retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+    retry_policy=dg.RetryPolicy(max_retries=INTAKE_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL),
     check_specs=[
         dg.AssetCheckSpec(
             DELIVERY_ACCEPTED_CHECK,
@@ -31,6 +50,7 @@ DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
 )
 def raw_items(
     context: dg.AssetExecutionContext,
+    config: IntakeConfig,
     object_store: ObjectStoreResource,
     catalog: CatalogResource,
     dask: DaskResource,
@@ -39,26 +59,51 @@ def raw_items(
 
     Rejected deliveries and items are quarantined with a reason; the run still succeeds, because
     rejecting bad input is intake working, and the `delivery_accepted` check shows it on the asset.
-    Each delivery of a range run is taken in on its own, so a bad one never stops the others.
+    Each delivery of a range run is taken in on its own, so a bad one never stops the others: even
+    an error no rejection code names quarantines only its delivery (`internal_error`).
     """
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
+    run_id = context.run.run_id
     not_accepted: dict[str, str] = {}
+    deferred: dict[str, str] = {}
     with dask.client() as dask_client:
         for ref in deliveries_of(context):
+            partition = ref.partition_key
             try:
-                outcome = take_in_delivery(store, ref, settings, context.run.run_id, dask_client)
-            except ManifestVanished as error:
-                # deleted or being replaced: a new upload has a new ETag, which the sensor requests
-                context.log.warning(f"{ref.partition_key}: {error}; nothing taken in")
-                context.add_asset_metadata({"status": "manifest_vanished"}, partition_key=ref.partition_key)
-                not_accepted[ref.partition_key] = "manifest_vanished"
+                lease = delivery_lease.take(context, store, ref, settings.limits.lease_wait_seconds)
+            except LeaseHeld as held:
+                deferred[partition] = str(held)
                 continue
-            ledger.record_intake(store, ref, outcome, context.run.run_id)  # before the rows: write-ahead
-            _record(writer, ref, outcome, context.log)
-            context.add_asset_metadata(_metadata(outcome), partition_key=ref.partition_key)
+            etag = None
+            try:
+                etag = requested_etag(context, config, ref) or current_etag(store, ref)
+                outcome = take_in_delivery(store, ref, settings, run_id, dask_client, etag)
+                ledger.record_intake(store, ref, outcome, run_id)  # before the rows: write-ahead
+                _record(writer, ref, outcome, context.log)
+            except (ManifestVanished, ManifestSuperseded) as gone:
+                # deleted or replaced since the run was requested: the new version's own run takes it in
+                lease.release()
+                status = "superseded" if isinstance(gone, ManifestSuperseded) else "manifest_vanished"
+                context.log.warning(f"{partition}: {gone}; nothing taken in ({status})")
+                context.add_asset_metadata(
+                    {"status": status, "manifest_etag": etag or ""}, partition_key=partition
+                )
+                not_accepted[partition] = status
+                continue
+            except Exception as error:
+                if is_transient(error) and context.retry_number < INTAKE_RETRIES:
+                    raise  # the store or the cluster, not the delivery: the step is retried
+                outcome = record_internal_error(context, store, writer, ref, error, "intake", etag or "")
+            context.add_asset_metadata(_metadata(outcome), partition_key=partition)
             if outcome.delivery["status"] == "rejected":
-                not_accepted[ref.partition_key] = outcome.delivery["reason"]
+                not_accepted[partition] = outcome.delivery["reason"]
 
+    if deferred:
+        # another run still works on these deliveries: retried (the others are taken in again, alike)
+        raise dg.Failure(
+            description=f"{len(deferred)} deliveries are held by another run: {sorted(deferred)}",
+            metadata={"held": dg.MetadataValue.json(deferred)},
+        )
     return dg.MaterializeResult(
         check_results=[
             dg.AssetCheckResult(
@@ -73,6 +118,40 @@ def raw_items(
             )
         ],
     )
+
+
+def requested_etag(context: dg.AssetExecutionContext, config: IntakeConfig, ref: DeliveryRef) -> str | None:
+    """The manifest version the run was requested for: from its config (sensors name every delivery's
+    ETag there) or, for a single delivery, its ETag tag; None for a run launched by hand."""
+    if etag := config.manifest_etags.get(ref.partition_key):
+        return etag
+    if len(context.partition_keys) == 1:
+        return context.run.tags.get(ETAG_TAG)
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` came from the services (a store or cluster connection, a server's 5xx), not
+    from the delivery: such a step is retried, and only its last attempt quarantines the delivery."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or status in (408, 429)
+    return isinstance(error, (BotoCoreError, ConnectionError, TimeoutError, CommClosedError))
+
+
+def record_internal_error(
+    context, store, writer: Catalog, ref: DeliveryRef, error: BaseException, step: str, etag: str
+) -> IntakeOutcome:
+    """Quarantine the delivery with `internal_error` and record it as rejected (its intake partitions
+    emptied): the run's later steps pass it through as they pass any rejected delivery."""
+    context.log.error(f"{ref.partition_key}: {step} failed, quarantined: {type(error).__name__}")
+    outcome = internal_error_outcome(store, ref, error, step, etag, context.run.run_id)
+    ledger.record_intake(store, ref, outcome, context.run.run_id)
+    _record(writer, ref, outcome, context.log)
+    return outcome
 
 
 def _record(writer: Catalog, ref: DeliveryRef, outcome: IntakeOutcome, log) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from annobase.object_store import ObjectStore, SymbolicLink
 from assets.intake import reasons as r
 from assets.intake.manifest import FileSpec, ManifestItem
-from assets.intake.reasons import Reason
+from assets.intake.reasons import Reason, shorten
 
 
 @dataclass
@@ -39,6 +39,11 @@ def check_text(data: bytes) -> dict:
     return {"text_chars": len(text)}
 
 
+# beyond any recording format, and within the catalog's INTEGER: a header claiming more is not audio
+MAX_SAMPLE_RATE = 768_000
+MAX_CHANNELS = 64
+
+
 def check_wav(data: bytes) -> dict:
     """A PCM WAV whose header and sample data agree; `wave` itself refuses non-PCM formats."""
     with wave.open(io.BytesIO(data)) as audio:
@@ -51,6 +56,8 @@ def check_wav(data: bytes) -> dict:
         samples = audio.readframes(frames)
     if frames == 0 or rate <= 0:
         raise ValueError("no audio frames")
+    if rate > MAX_SAMPLE_RATE or channels > MAX_CHANNELS:
+        raise ValueError(f"{rate} Hz × {channels} channels is no recording (at most {MAX_SAMPLE_RATE} Hz)")
     if len(samples) != frames * width * channels:
         raise ValueError(
             f"header announces {frames} frames but the data holds {len(samples) // (width * channels)}"
@@ -78,10 +85,14 @@ DECODERS = {
 }
 
 
-def verify_file(store: ObjectStore, spec: FileSpec, max_file_bytes: int) -> tuple[dict, Reason | None]:
+def verify_file(
+    store: ObjectStore, spec: FileSpec, max_file_bytes: int, max_text_bytes: int | None = None
+) -> tuple[dict, Reason | None]:
     def reject(code: str, detail: str):
         return {}, Reason(code, f"{spec.path}: {detail}", part=spec.part, path=spec.path)
 
+    if spec.part == "text" and max_text_bytes is not None and spec.bytes > max_text_bytes:
+        return reject(r.TEXT_TOO_LARGE, f"{spec.bytes} bytes of text exceeds the limit of {max_text_bytes}")
     try:
         # read only a file of the promised size and within the limit: anything else is rejected unread
         size, data = store.get_within(spec.upload_key, limit=min(spec.bytes, max_file_bytes))
@@ -102,16 +113,20 @@ def verify_file(store: ObjectStore, spec: FileSpec, max_file_bytes: int) -> tupl
     try:
         return decode(data), None
     except Exception as error:  # any decoder failure means the same thing: unusable content
-        return reject(failure_code, f"does not decode as {spec.part}: {type(error).__name__}: {error}")
+        return reject(
+            failure_code, f"does not decode as {spec.part}: {type(error).__name__}: {shorten(str(error))}"
+        )
 
 
-def verify_items(items: list[ManifestItem], store: ObjectStore, max_file_bytes: int) -> list[ItemVerdict]:
+def verify_items(
+    items: list[ManifestItem], store: ObjectStore, max_file_bytes: int, max_text_bytes: int | None = None
+) -> list[ItemVerdict]:
     """Verify every file of every item; an item is accepted only when all of its files are."""
     verdicts = []
     for item in items:
         files, reasons = [], []
         for spec in item.files:
-            facts, reason = verify_file(store, spec, max_file_bytes)
+            facts, reason = verify_file(store, spec, max_file_bytes, max_text_bytes)
             if reason:
                 reasons.append(Reason(reason.code, reason.detail, item.item_id, reason.part, reason.path))
             else:

@@ -30,7 +30,7 @@ from assets.release.publishing import (
 )
 from assets.release.quality_report import quality_report
 from assets.release.signing import SigningKeyMissing
-from assets.release.withdrawals import catalog_reason, manifest_change
+from assets.release.withdrawals import catalog_reason, manifest_change, rows_of_another_version
 from resources import CatalogResource, DaskResource, ObjectStoreResource, SigningKeyResource
 
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -59,8 +59,12 @@ def gather_release(store, writer, industry: str):
         if not gates.passed.eq(True).all() or replaced:
             left_out[partition] = "not_gated: a batch waits for a passed verdict on its current export"
             continue
-        kept = writer.read_partition("clean_items", partition)
-        kept = kept[kept.status == "kept"]
+        cleaned = writer.read_partition("clean_items", partition)
+        raw = writer.read_partition("raw_items", partition)
+        if reason := rows_of_another_version(raw, cleaned, delivery):
+            left_out[partition] = reason
+            continue
+        kept = cleaned[cleaned.status == "kept"]
         table = labels_table(consensus, kept, delivery.modality)
         per_item = consensus.groupby("item_key").agg(
             batch_id=("batch_id", "first"), annotations=("annotations", "max")
@@ -72,7 +76,6 @@ def gather_release(store, writer, industry: str):
         table["uploaded_at"] = delivery.ingested_at
         table["gate_passed"] = table.batch_id.map(dict(zip(gates.batch_id, gates.passed, strict=True)))
         frames.append(table)
-        raw = writer.read_partition("raw_items", partition)
         raw = raw[raw.item_key.isin(table.item_key)]
         uploads.append(raw[raw.part != "text"][["item_key", "part", "upload_key", "sha256", "bytes"]])
         texts.update(

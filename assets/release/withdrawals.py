@@ -20,6 +20,17 @@ from annobase.object_store import ObjectStore, PreconditionFailed, StoredObject
 MANIFEST_PEEK_BYTES = 64 << 20
 
 
+def rows_of_another_version(raw_items, clean_items, delivery) -> str | None:
+    """Why the delivery's item rows cannot be released under its deliveries row (`delivery`): rows of
+    another manifest version or of another run than the one that took that version in (a later run
+    that stopped part-way). A release holds items only under the license of the version they came from."""
+    if not (raw_items.manifest_etag == delivery.manifest_etag).all():
+        return "intake_in_progress: its items are not all of the manifest version taken in"
+    if not (clean_items.dagster_run_id == delivery.dagster_run_id).all():
+        return "intake_in_progress: its cleaned items are not from the run that took it in"
+    return None
+
+
 def manifest_change(store: ObjectStore, ref: DeliveryRef, taken_in_etag: str) -> str | None:
     """Why the client's current manifest withdraws the delivery, or None when it is the version taken in."""
     head = store.head(ref.manifest_key)
@@ -46,6 +57,8 @@ def catalog_reason(state) -> str:
     """Why a delivery the catalog holds (a `delivery_state` row, or None) is not in the release."""
     if state is None:
         return "not_in_catalog: the delivery is no longer in the catalog"
+    if state.get("in_progress"):
+        return "intake_in_progress: its current version's intake has not finished"
     if state["status"] == "rejected":
         return f"rejected: its current version was rejected ({state['reason']})"
     if state["license"] != "publishable":
