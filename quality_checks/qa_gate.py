@@ -151,7 +151,11 @@ def qa_gate(
     cards = writer.read_partition("scorecards", batch_id)
     below = cards[cards.gold_accuracy < threshold].sort_values("gold_accuracy")
     annotators_below = [
-        {"annotator": int(card.annotator), "gold_accuracy": round(float(card.gold_accuracy), 4)}
+        {
+            "annotator": int(card.annotator),
+            "email": email if isinstance(email := getattr(card, "annotator_email", None), str) else None,
+            "gold_accuracy": round(float(card.gold_accuracy), 4),
+        }
         for card in below.itertuples()
     ]
     observed = None if row[metric] != row[metric] else float(row[metric])
