@@ -12,9 +12,11 @@ class LabelStudioResource(dg.ConfigurableResource):
     token or a personal access token, both accepted by the SDK). Unset URL: batches and exports stay
     files in the store, for any tool (CONTRACT.md section 3).
 
-    `media_endpoint_url` is the S3 endpoint as Label Studio reaches it (default: annobase's own);
-    Label Studio signs media URLs with the S3 credentials of its own environment, never with keys
-    annobase would have to hand over."""
+    Label Studio reaches the media with the S3 endpoint and credentials of its own environment
+    (`S3_ENDPOINT`, `AWS_ACCESS_KEY_ID`, ...), never with keys annobase would hand over, and signs the
+    URLs it gives annotators with them. `media_endpoint_url` names an endpoint per project instead:
+    Label Studio's SSRF guard refuses one on a private or loopback address there, which its own
+    `S3_ENDPOINT` may name."""
 
     url: str | None = None
     api_key: str | None = None
@@ -39,7 +41,5 @@ class LabelStudioResource(dg.ConfigurableResource):
             LabelStudio(base_url=self.url, api_key=self.api_key, timeout=120), self.url
         )
 
-    def media(self, bucket: str, store_endpoint_url: str | None) -> MediaStorage:
-        return MediaStorage(
-            bucket, self.media_endpoint_url or store_endpoint_url, self.media_region, self.presign_ttl_minutes
-        )
+    def media(self, bucket: str) -> MediaStorage:
+        return MediaStorage(bucket, self.media_endpoint_url, self.media_region, self.presign_ttl_minutes)

@@ -37,8 +37,9 @@ BAD_CREW = [member for member in CREW if member not in GOOD_CREW]  # the careles
 @pytest.fixture(scope="module")
 def label_studio(seaweedfs):
     """One server for the module, started after SeaweedFS's credentials are in the environment it
-    inherits (Label Studio presigns media URLs with them)."""
-    with LabelStudioServer() as server:
+    inherits, with the store's endpoint as its own `S3_ENDPOINT` (Label Studio presigns media URLs
+    with them; an endpoint given per project may not be a loopback address)."""
+    with LabelStudioServer(env={"S3_ENDPOINT": seaweedfs.endpoint_url}) as server:
         server.reviewer = server.add_user("reviewer@annobase.test")
         server.crew = {
             member: server.add_user(f"annotator-{member.annotator_id}@annobase.test") for member in CREW
@@ -57,7 +58,6 @@ def flow(s3_store, dask_cluster, instance, label_studio, seaweedfs):
             "label_studio": LabelStudioResource(
                 url=label_studio.url,
                 api_key=label_studio.token,
-                media_endpoint_url=seaweedfs.endpoint_url,
                 media_region=seaweedfs.region,
             ),
         },

@@ -39,7 +39,7 @@ def label_studio_projects(
         return dg.MaterializeResult(metadata={"label_studio": "not configured: batches are files only"})
     store, writer = object_store.open(), catalog.open()
     # the embedded store has no URL Label Studio could fetch from: tasks open without their media
-    media = None if object_store.local_root else label_studio.media(store.bucket, object_store.endpoint_url)
+    media = None if object_store.local_root else label_studio.media(store.bucket)
     opened: list[BatchProject] = []
     for ref in deliveries_of(context):
         batches = writer.read_partition("batches", ref.partition_key, missing_ok=True)
