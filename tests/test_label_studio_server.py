@@ -29,6 +29,10 @@ from simulator import make_delivery, upload_delivery
 from simulator.annotators import default_crew
 from simulator.label_studio_crew import annotate_project
 
+# Label Studio's first install and migration take 5-10 minutes on a fresh machine and the module 6-10
+# more on two busy cores: a long run (`pytest -m long`); tests/test_label_studio_driving.py is the quick part
+pytestmark = pytest.mark.long
+
 CREW = default_crew(seed=4)
 GOOD_CREW = [member for member in CREW if member.accuracy is not None and member.accuracy > 0.9]
 BAD_CREW = [member for member in CREW if member not in GOOD_CREW]  # the careless one and the spammer
