@@ -11,6 +11,7 @@ import pytest
 from flow_helpers import run_flow_for_delivery, run_qa
 
 from annobase.label_studio import TITLE_CHARS, project_title, unfinished_tasks
+from assets.annotation.label_studio_export import parse_export
 from assets.annotation.label_studio_projects import label_studio_projects
 from quality_checks.qa_gate import VERDICT_TAG
 from resources import CatalogResource, LabelStudioResource, ObjectStoreResource
@@ -41,6 +42,19 @@ def test_a_project_is_finished_when_every_task_has_its_answers_and_every_review_
     assert unfinished_tasks(export, reviewed) == ["demo-client/d-001/t00000: not reviewed"]
     export[1]["annotations"][1]["was_cancelled"] = True  # a skipped task is not answered
     assert unfinished_tasks(export, plan_for(export, 1)) == ["demo-client/d-001/t00001: 0/1 answers"]
+
+
+def test_annotators_are_known_by_the_email_an_expanded_export_gives():
+    """An export snapshot with `completed_by` expanded names the user; ids alone leave it empty."""
+    export = json.loads((FIXTURES / "text.export.json").read_text())
+    plain = parse_export(json.dumps(export).encode(), "b-001", "text", ["hazard", "normal"])
+    assert {row.annotator_email for row in plain.annotations} == {None}
+    for task in export:
+        for annotation in task["annotations"]:
+            user = annotation["completed_by"]
+            annotation["completed_by"] = {"id": user, "email": f"user{user}@annobase.test", "first_name": ""}
+    named = parse_export(json.dumps(export).encode(), "b-001", "text", ["hazard", "normal"])
+    assert {(row.annotator, row.annotator_email) for row in named.annotations} == {(1, "user1@annobase.test")}
 
 
 def test_a_project_title_names_client_delivery_and_batch_within_label_studios_limit():

@@ -199,6 +199,15 @@ def test_a_delivery_goes_from_upload_through_label_studio_to_a_passed_gate(flow,
         result = run_qa(flow["instance"], flow["resources"], batch_id)
         assert result.success and check_evaluation(result, "qa_gate").passed
         assert flow["instance"].get_run_by_id(result.run_id).tags[VERDICT_TAG] == "passed"
+        # scorecards and trace know the annotators by their Label Studio e-mail
+        cards = flow["catalog"].read_partition("scorecards", batch_id)
+        assert (
+            set(cards.annotator_email) <= crew | {"reviewer@annobase.test"}
+            and cards.annotator_email.notna().all()
+        )
+        item_key = "{client_id}/{delivery_id}/{item_id}".format(**export[0]["data"])
+        traced = flow["catalog"].query("trace_annotations", item_key=item_key)
+        assert traced.annotator_email.notna().all() and len(traced)
 
 
 def test_a_careless_crews_batch_is_a_verdict_not_an_outage(flow, postgres_instance):
