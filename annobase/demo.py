@@ -121,8 +121,9 @@ def _unchanged(store, key: str, data: bytes) -> bool:
 def run_sensor_tick(instance, defs, sensor_name: str, job_name: str, store_resource, console: Console):
     """One tick of a sensor, executed as the daemon would: new partitions, then each run key not yet run.
 
-    Returns (runs launched, runs failed, partitions covered); a run fails when a blocking check
-    stops a batch, and an intake run covers a client's new deliveries of the tick.
+    Returns (runs launched, runs failed or batches blocked, partitions covered): a batch the gate
+    blocks is a verdict on a run that succeeded (tagged annobase/verdict=blocked), counted with the
+    failures here; an intake run covers a client's new deliveries of the tick.
     """
     import dagster as dg
 
@@ -163,7 +164,8 @@ def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
                 },
                 raise_on_error=False,
             )
-            failed += not outcome.success
+            verdict = instance.get_run_by_id(outcome.run_id).tags.get("annobase/verdict")
+            failed += not outcome.success or verdict == "blocked"
             progress.advance(task)
     return len(requests), failed
 

@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.annotation.annotation_batches import annotation_batches
 from assets.annotation.batch_annotations import batch_annotations
+from assets.annotation.label_studio_projects import label_studio_projects
 from assets.cleaning.clean_items import clean_items
 from assets.delivery.client_deliveries import client_deliveries
 from assets.intake.raw_items import raw_items
@@ -16,6 +17,7 @@ defs = dg.Definitions(
         raw_items,
         clean_items,
         annotation_batches,
+        label_studio_projects,
         batch_annotations,
         qa_results,
         annotator_scorecards,

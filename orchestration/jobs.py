@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets.annotation.annotation_batches import annotation_batches
 from assets.annotation.batch_annotations import batch_annotations
+from assets.annotation.label_studio_projects import label_studio_projects
 from assets.cleaning.clean_items import clean_items
 from assets.delivery.client_deliveries import client_deliveries
 from assets.intake.raw_items import raw_items
@@ -19,8 +20,9 @@ from assets.release.industry_datasets import industry_datasets
 
 intake_job = dg.define_asset_job(
     "intake_deliveries",
-    selection=[raw_items, clean_items, annotation_batches],
-    description="Verify a client delivery, clean it and cut it into annotation batches.",
+    selection=[raw_items, clean_items, annotation_batches, label_studio_projects],
+    description="Verify a client delivery, clean it, cut it into annotation batches and open them in "
+    "Label Studio (when configured).",
 )
 
 annotation_qa_job = dg.define_asset_job(

@@ -1,4 +1,4 @@
-"""Resources: the object store, the catalog and the Dask cluster, configured from the environment.
+"""Resources: object store, catalog, Dask cluster and Label Studio, configured from the environment.
 
 Values that differ per environment are `EnvVar`s, so the UI shows the variable's name, never its
 value; credentials are not configured at all (boto3 reads them from the environment itself).
@@ -11,6 +11,7 @@ import dagster as dg
 from annobase.object_store import ObjectStore
 from resources.catalog import Catalog, CatalogResource
 from resources.dask_cluster import DaskResource
+from resources.label_studio import LabelStudioResource
 from resources.object_store import ObjectStoreResource
 from resources.signing import SigningKeyResource
 
@@ -39,6 +40,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             kubernetes_cluster_spec=_env_or("ANNOBASE_DASK_KUBERNETES_SPEC", None),
         ),
         "signing_key": SigningKeyResource(key_path=_env_or("ANNOBASE_SIGNING_KEY", None)),
+        "label_studio": LabelStudioResource(
+            url=_env_or("ANNOBASE_LABEL_STUDIO_URL", None),
+            api_key=_env_or("ANNOBASE_LABEL_STUDIO_API_KEY", None),
+            media_endpoint_url=_env_or("ANNOBASE_LABEL_STUDIO_S3_ENDPOINT_URL", None),
+            media_region=_env_or("AWS_REGION", None),
+        ),
     }
 
 
@@ -48,6 +55,7 @@ __all__ = [
     "Catalog",
     "CatalogResource",
     "DaskResource",
+    "LabelStudioResource",
     "ObjectStore",
     "ObjectStoreResource",
     "SigningKeyResource",

@@ -1,6 +1,7 @@
 -- Per annotator over every batch so far: how much, how well (gold accuracy weighted by gold tasks),
 -- how consistent with the consensus, how fast, and in how many batches whose latest gate failed.
 SELECT s.annotator,
+       arg_max(s.annotator_email, s.batch_id) FILTER (WHERE s.annotator_email IS NOT NULL) AS annotator_email,
        count(*)::INTEGER AS batches,
        sum(s.tasks_done)::INTEGER AS tasks_done,
        sum(s.gold_tasks)::INTEGER AS gold_tasks,

@@ -156,6 +156,7 @@ CREATE TABLE annotations (
     delivery_id      VARCHAR NOT NULL,
     item_id          VARCHAR NOT NULL,
     annotator        BIGINT NOT NULL,
+    annotator_email  VARCHAR,             -- Label Studio's e-mail of the user, when the export names it
     ground_truth     BOOLEAN NOT NULL,
     honeypot         BOOLEAN NOT NULL,
     lead_time        DOUBLE,
@@ -241,6 +242,7 @@ CREATE TABLE consensus (
 CREATE TABLE scorecards (
     batch_id                  VARCHAR NOT NULL,
     annotator                 BIGINT NOT NULL,
+    annotator_email           VARCHAR,   -- from the export, when it names the user
     tasks_done                INTEGER NOT NULL,
     gold_tasks                INTEGER NOT NULL,
     gold_accuracy             DOUBLE,
@@ -271,6 +273,7 @@ CREATE TABLE gate_results (
 -- Rolling scorecards: one row per annotator over every batch so far (one partition, `all`).
 CREATE TABLE annotator_scorecards (
     annotator                 BIGINT NOT NULL,
+    annotator_email           VARCHAR,   -- the latest e-mail Label Studio gave the user
     batches                   INTEGER NOT NULL,
     tasks_done                INTEGER NOT NULL,
     gold_tasks                INTEGER NOT NULL,

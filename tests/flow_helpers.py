@@ -75,7 +75,8 @@ def run_flow_for_range(
 
 
 def run_qa(instance, resources: dict, batch_id: str) -> dg.ExecuteInProcessResult:
-    """The `annotation_qa` job's assets and checks for one batch; a failed gate fails the run."""
+    """The `annotation_qa` job's assets and checks for one batch; a blocked batch is a failed `qa_gate`
+    check on a run that succeeded, a run fails only when something broke."""
     from assets.annotation.batch_annotations import batch_annotations
     from assets.quality.qa_results import qa_results
     from quality_checks.qa_gate import qa_gate, qa_tables_valid

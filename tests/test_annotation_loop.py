@@ -114,7 +114,9 @@ def test_a_bad_crew_is_blocked_listed_for_rework_and_nothing_is_delivered(flow):
     [batch_id] = batches_of(flow, client, "d-loop-bad")
     result = annotate_and_check(flow, batch_id, BAD_CREW)
 
-    assert not result.success and not check_passed(result, "qa_gate")
+    # a verdict, not an outage: the run succeeds, the gate's check fails, the run says "blocked"
+    assert result.success and not check_passed(result, "qa_gate")
+    assert flow["instance"].get_run_by_id(result.run_id).tags["annobase/verdict"] == "blocked"
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "qa_gate")
     assert evaluation.metadata["observed"].value < 0.95
     below = {entry["annotator"] for entry in evaluation.metadata["annotators_below_threshold"].value}

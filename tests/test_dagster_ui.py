@@ -21,6 +21,7 @@ EXPECTED_ASSETS = {
     "raw_items": {"group": "intake", "kinds": {"s3", "dask", "duckdb"}, "partitioned": True},
     "clean_items": {"group": "cleaning", "kinds": {"s3", "dask", "duckdb"}, "partitioned": True},
     "annotation_batches": {"group": "annotation", "kinds": {"s3", "duckdb"}, "partitioned": True},
+    "label_studio_projects": {"group": "annotation", "kinds": {"labelstudio", "s3"}, "partitioned": True},
     "batch_annotations": {"group": "annotation", "kinds": {"s3", "duckdb"}, "partitioned": True},
     "qa_results": {"group": "quality", "kinds": {"dask", "duckdb"}, "partitioned": True},
     "annotator_scorecards": {"group": "quality", "kinds": {"duckdb"}, "partitioned": False},
@@ -35,13 +36,14 @@ EXPECTED_ASSETS = {
 EXPECTED_CHECKS = {
     "raw_items": {"delivery_accepted": False, "raw_items_catalog_rows_valid": True},
     "batch_annotations": {"export_read": False},
-    "qa_results": {"qa_gate": True, "qa_tables_valid": True},
+    "qa_results": {"qa_gate": False, "qa_tables_valid": True},  # a verdict is not a failed run
 }
 EXPECTED_SENSORS = {  # name -> status without any stored state
     "client_uploads": "RUNNING",
     "annotation_exports": "RUNNING",
     "delivery_completion": "RUNNING",
     "reconciliation": "RUNNING",
+    "label_studio_exports": "RUNNING",
 }
 EXPECTED_SCHEDULES = {  # name -> (cron, timezone)
     "hourly_scorecards": ("0 * * * *", "Asia/Shanghai"),

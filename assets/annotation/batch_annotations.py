@@ -172,6 +172,7 @@ def _annotation_row(row, honeypots: set[str], common: dict, now: datetime) -> di
         "delivery_id": row.delivery_id,
         "item_id": row.item_id,
         "annotator": row.annotator,
+        "annotator_email": row.annotator_email,
         "ground_truth": row.ground_truth,
         "honeypot": item_key in honeypots,
         "lead_time": row.lead_time,

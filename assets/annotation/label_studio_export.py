@@ -83,6 +83,7 @@ class AnnotationRow:
     transcript: str | None = None
     boxes: list[dict] | None = None
     part_labels: dict[str, str] | None = None
+    annotator_email: str | None = None  # when the export names the user (an object, not an id)
 
 
 @dataclass(frozen=True)
@@ -253,9 +254,10 @@ def _annotation(
         raise _Invalid(MALFORMED_ANNOTATION, f"{where}: was_cancelled and ground_truth must be true or false")
     if cancelled:
         return None
-    annotator = entry.get("completed_by")
-    if isinstance(annotator, dict):  # some versions export the user, not the user's id
-        annotator = annotator.get("id")
+    annotator, email = entry.get("completed_by"), None
+    if isinstance(annotator, dict):  # some versions (and expanded exports) give the user, not the id
+        annotator, email = annotator.get("id"), annotator.get("email")
+        email = email if isinstance(email, str) and email else None
     if not _is_int(annotator):
         raise _Invalid(MALFORMED_ANNOTATION, f"{where}: completed_by is not a user id: {short(annotator)}")
     lead_time, created_at = entry.get("lead_time"), entry.get("created_at")
@@ -267,6 +269,7 @@ def _annotation(
         **ids,
         annotation_id=annotation_id,
         annotator=annotator,
+        annotator_email=email,
         ground_truth=ground_truth,
         lead_time=_number(lead_time),
         created_at=created_at,

@@ -36,6 +36,7 @@ def qa_results(
             measure_batch, annotations, batch.modality, list(batch.label_set), pure=False
         ).result()
 
+    emails = annotator_emails(annotations)
     tasks = writer.query("batch_task_items", batch_id=batch_id)
     answered = set(annotations.item_key[~annotations.ground_truth.astype(bool)])
     row = {
@@ -58,7 +59,10 @@ def qa_results(
     writer.write_partition(
         "scorecards",
         batch_id,
-        [{"batch_id": batch_id, **_plain(card)} for card in quality.scorecards.to_dict("records")],
+        [
+            {"batch_id": batch_id, **_plain(card), "annotator_email": emails.get(card["annotator"])}
+            for card in quality.scorecards.to_dict("records")
+        ],
     )
     writer.write_partition("qa_results", batch_id, [row])
     scores = {name: row[name] for name in SCORES if row[name] is not None}
@@ -70,10 +74,18 @@ def qa_results(
             "annotations": row["annotations"],
             "gold_annotations": row["gold_annotations"],
             "annotators": row["annotators"],
-            "scorecards": dg.MetadataValue.md(_scorecard_table(quality.scorecards)),
+            "scorecards": dg.MetadataValue.md(_scorecard_table(quality.scorecards, emails)),
             "dagster/row_count": 1,
         }
     )
+
+
+def annotator_emails(annotations: pd.DataFrame) -> dict[int, str]:
+    """Label Studio user id -> e-mail, where the export named the user (`completed_by` objects)."""
+    if "annotator_email" not in annotations:
+        return {}
+    named = annotations.dropna(subset=["annotator_email"])
+    return dict(zip(named.annotator.astype(int), named.annotator_email, strict=True))
 
 
 def _plain(record: dict) -> dict:
@@ -112,7 +124,7 @@ def _consensus_rows(
     return rows
 
 
-def _scorecard_table(cards: pd.DataFrame) -> str:
+def _scorecard_table(cards: pd.DataFrame, emails: dict[int, str]) -> str:
     if cards.empty:
         return "_no annotations_"
     lines = [
@@ -121,7 +133,8 @@ def _scorecard_table(cards: pd.DataFrame) -> str:
     ]
     for card in cards.itertuples(index=False):
         lines.append(
-            f"| {card.annotator} | {card.tasks_done} | {card.gold_tasks} | {card.gold_accuracy:.3f} | "
+            f"| {emails.get(card.annotator, card.annotator)} | {card.tasks_done} | {card.gold_tasks} | "
+            f"{card.gold_accuracy:.3f} | "
             f"{card.agreement_with_consensus:.3f} | {card.median_lead_time:.1f} |"
         )
     return "\n".join(lines)
