@@ -1,9 +1,10 @@
 """Workload `publish`: cutting one release of 100,000 items (~1 GB of files) into the local store.
 
-Publishing is I/O: every upload is copied into `datasets/{industry}/{version}/data/files/`, read
-back and hashed, then the Parquet, Croissant card, quality report, manifest, signature and LATEST
-are written. The floor is what the shell does with the same bytes on the same disk: `sha256sum`
-over the files (on `workers` processes) and `cp -r`. The issue wants publishing within 1.5× of it.
+Publishing is I/O: every upload is read, hashed and written into the industry's pool
+(`datasets/{industry}/objects/`: a first release finds nothing there), then the Parquet, Croissant
+card, quality report, manifest, signature and LATEST are written. The floor is what the shell does
+with the same bytes on the same disk: `sha256sum` over the files (on `workers` processes) and
+`cp -r`. The issue wants publishing within 1.5× of it.
 
 The input is one industry's release as `gather_release` hands it to `write_release`: a row per
 item, the uploads to copy in (with the sha256 intake recorded), the cleaned texts, the batches'
@@ -34,12 +35,13 @@ from annobase.object_store import LocalObjectStore
 # publish, and the fresh process of each variant imports this module before its clock starts.
 from annobase.settings import load_settings
 from assets.release.industry_datasets import release_documents
+from assets.release.object_pool import is_pool_path
 from assets.release.publishing import (
+    DATA_FILE,
     FILES_PER_TASK,
     content_fingerprint,
     existing_versions,
     latest_manifest,
-    release_file_path,
     write_release,
 )
 from assets.release.signing import generate_key_pem, load_signing_key
@@ -173,6 +175,14 @@ def _release(folder: str, client) -> Outcome:
     items = pd.read_parquet(f"{folder}/items.parquet")
     uploads = pd.read_parquet(f"{folder}/uploads.parquet")
     batches = pd.read_parquet(f"{folder}/batches.parquet")
+    files = release(store, items, uploads, batches, load_signing_key(f"{folder}/signing_key.pem"), client)
+    media = {path: entry for path, entry in files.written.items() if is_pool_path(path)}
+    return Outcome(len(items), _answer([sha for sha, _ in media.values()], sum(n for _, n in media.values())))
+
+
+def release(store, items: pd.DataFrame, uploads: pd.DataFrame, batches: pd.DataFrame, key, client):
+    """What `industry_datasets` does once `gather_release` has returned: fingerprint, the manifest
+    LATEST names, next version, then `write_release` with the asset's documents."""
     texts = {
         key: text
         for key, text in zip(items.item_key.tolist(), items.text.tolist(), strict=True)
@@ -183,9 +193,8 @@ def _release(folder: str, client) -> Outcome:
     fingerprint = content_fingerprint(items, file_hashes)
     previous = latest_manifest(store, INDUSTRY)
     version = existing_versions(store, INDUSTRY).next_version()
-    settings = load_settings()
-
-    documents = release_documents(INDUSTRY, version, batches, settings, RELEASED_AT)
+    batches = batches[batches.batch_id.isin(items.batch_id)]
+    documents = release_documents(INDUSTRY, version, batches, load_settings(), RELEASED_AT)
 
     lineage = {
         "deliveries": [
@@ -198,7 +207,7 @@ def _release(folder: str, client) -> Outcome:
         "content_fingerprint": fingerprint,
         "previous_version": previous["version"] if previous else None,
     }
-    files = write_release(
+    return write_release(
         store,
         INDUSTRY,
         version,
@@ -207,13 +216,12 @@ def _release(folder: str, client) -> Outcome:
         texts,
         documents,
         lineage,
-        load_signing_key(f"{folder}/signing_key.pem"),
+        key,
         RELEASED_AT,
         code_version="benchmark",
         dask_client=client,
+        previous=previous,
     )
-    media = {path: entry for path, entry in files.written.items() if path.startswith("data/files/")}
-    return Outcome(len(items), _answer([sha for sha, _ in media.values()], sum(n for _, n in media.values())))
 
 
 def baseline(folder: str, out: str) -> Outcome:
@@ -267,23 +275,23 @@ def _answer(digests: list[str], total_bytes: int) -> str:
 
 
 def manifest_matches_sha256sum(folder: Path, hashes: Path) -> str:
-    """Compare the release manifest's sha256 of every copied file with `sha256sum`'s of its upload."""
-    items = pd.read_parquet(folder / "items.parquet", columns=["item_key", "modality"])
-    extension = {modality: spec[1] for modality, spec in MODALITIES.items()}
-    part = {modality: spec[0] for modality, spec in MODALITIES.items()}
+    """Compare the sha256 the release manifest gives each item's file (the path its Parquet row names)
+    with `sha256sum`'s of the item's upload."""
     release = folder / "store" / BUCKET / "datasets" / INDUSTRY
     version = (release / "LATEST").read_text().strip()
     manifest = json.loads((release / version / "MANIFEST.json").read_bytes())
     listed = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
+    rows = pd.read_parquet(release / version / DATA_FILE)
+    extension = {modality: spec[1] for modality, spec in MODALITIES.items()}
+    column = {modality: f"{spec[0]}_path" for modality, spec in MODALITIES.items()}
     uploads = dict(_sha256sum_lines(hashes))
     differing = 0
-    for item_key, modality in zip(items.item_key, items.modality, strict=True):
-        upload = f"{item_key}{extension[modality]}"
-        path = release_file_path(item_key, part[modality], upload)
-        differing += listed.get(path) != uploads.get(upload)
+    for row in rows.itertuples(index=False):
+        upload = f"{row.item_key}{extension[row.modality]}"
+        differing += listed.get(getattr(row, column[row.modality])) != uploads.get(upload)
     if differing:
-        return f"{differing:,} of {len(items):,} manifest hashes differ from sha256sum's"
-    return f"manifest hashes = sha256sum's for all {len(items):,} files"
+        return f"{differing:,} of {len(rows):,} manifest hashes differ from sha256sum's"
+    return f"manifest hashes = sha256sum's for all {len(rows):,} files"
 
 
 def _set_aside(path: Path, workdir: Path) -> None:

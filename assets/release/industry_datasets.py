@@ -155,7 +155,7 @@ def release_documents(
             extra_files=[
                 {"path": path, "sha256": sha, "encoding_format": _encoding(path)}
                 for path, sha in sorted(hashes.items())
-                if path.startswith("data/files/")
+                if path != DATA_FILE
             ],
         )
         report = quality_report(rows, batches, settings.thresholds, now, withheld=withheld)
@@ -265,6 +265,7 @@ def release_industry(
             now,
             code_version=f"annobase {package_version('annobase')} / industry_datasets {CODE_VERSION}",
             dask_client=dask_client,
+            previous=previous,
             before_commit=lease.confirm,
         )
     if files is None:
@@ -301,6 +302,7 @@ def release_industry(
             "items_withheld": len(files.withheld),
             "deliveries_withdrawn": len(lineage["withdrawn_deliveries"]),
             "files": len(files.written),
+            "files_added_to_pool": files.pooled,
             "dagster/row_count": len(items),
             **{
                 name: dg.MetadataValue.float(score["value"])

@@ -1,23 +1,28 @@
 """Writing one release of an industry dataset, atomically and never over an existing version.
 
-Order is the guarantee: files, Parquet, Croissant card and quality report first; then
+A version holds its documents; its media and texts lie in the industry's content-addressed pool
+(assets/release/object_pool.py), where a file is written once: a version reads and writes only the
+files no earlier version named, so its cost is what changed plus its documents.
+
+Order is the guarantee: pool files, Parquet, Croissant card and quality report first; then
 `MANIFEST.json` and its signature; `datasets/{industry}/LATEST` last. A version counts as
 published once its signature exists: a run that died before that left an incomplete version that
 no LATEST points at, and the next run redoes that same version number, first discarding what the
 interrupted run left there (which may hold files of items no longer in the release).
 
-A release signs only bytes intake verified: every copied file is read back and hashed, and an item
-whose copy is not the bytes intake recorded (the upload was changed or deleted since) is withheld
-from the release whole, its files removed from the unsigned version, the reason in the quality report
-and the manifest's lineage.
+A release signs only bytes intake verified: every upload pooled is read and hashed, and put in the
+pool only if it is the bytes intake recorded; an item whose upload is not (it was changed or deleted
+since) is withheld from the release whole, the reason in the quality report and the manifest's
+lineage. A pool object is written only from bytes just hashed to its name, with `put_if_absent`;
+one already there is trusted by its name when publishing and re-hashed by `annobase verify`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
-import posixpath
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +33,7 @@ import pandas as pd
 
 from annobase import ledger
 from annobase.object_store import ObjectStore
+from assets.release.object_pool import extension_of, is_pool_path, pool_key, pool_path
 from assets.release.published_keys import publish_public_key
 from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
 from assets.release.signing import SigningKey, sign
@@ -59,13 +65,12 @@ class Versions:
 
 
 def existing_versions(store: ObjectStore, industry: str) -> Versions:
+    """From the versions' directories and their signatures: never a listing of the pool's files."""
     prefix = dataset_prefix(industry)
     seen: dict[int, bool] = {}
-    for obj in store.list(prefix):
-        version, _, rest = obj.key[len(prefix) :].partition("/")
-        if match := VERSION.fullmatch(version):
-            number = int(match.group(1))
-            seen[number] = seen.get(number, False) or rest == SIGNATURE_NAME
+    for directory in store.list_prefixes(prefix):
+        if match := VERSION.fullmatch(directory[len(prefix) : -1]):
+            seen[int(match.group(1))] = store.head(directory + SIGNATURE_NAME) is not None
     return Versions(
         sorted(n for n, done in seen.items() if done), sorted(n for n, done in seen.items() if not done)
     )
@@ -99,38 +104,40 @@ def content_fingerprint(items: pd.DataFrame, file_hashes: dict[str, str]) -> str
 
 @dataclass
 class ReleaseFiles:
-    """What has been written under the release prefix: path -> (sha256, bytes) as read back;
-    `withheld` maps the items kept out of the release to why."""
+    """What the version names: path -> (sha256, bytes), its own files as written and pooled files as
+    their content address gives them; `withheld` maps the items kept out of the release to why;
+    `pooled` counts the objects this version added to the pool (the rest were there already)."""
 
     prefix: str
     written: dict[str, tuple[str, int]] = field(default_factory=dict)
     withheld: dict[str, str] = field(default_factory=dict)
+    pooled: int = 0
 
     def put(self, store: ObjectStore, path: str, data: bytes) -> None:
         self.written[path] = _put(store, self.prefix + path, data)
 
-    def start_copy_in(
+    def start_pooling(
         self, store: ObjectStore, uploads: list[tuple[str, str, str]], texts: dict[str, str], dask_client
-    ) -> Callable[[], None]:
-        """Start copying each upload (source key, path, expected sha256) into the release and reading
-        it back (the bytes must be the client's bytes), and writing each path's text, on the Dask
-        workers in tasks of FILES_PER_TASK files. Returns what waits for them and records them."""
-        copy_chunks = _chunks([(source, self.prefix + path) for source, path, _ in uploads])
-        text_chunks = _chunks([(self.prefix + path, text) for path, text in texts.items()])
+    ) -> Callable[[], list[tuple[str | None, int]]]:
+        """Start reading each upload (source key, pool path, sha256 intake verified) and putting it in
+        the pool if its bytes are the ones intake verified, and putting each pool path's text, on the
+        Dask workers in tasks of FILES_PER_TASK files. Returns what waits for them and gives each
+        upload's (sha256, bytes) as read, (None, 0) for an upload that is gone."""
+        key = functools.partial(pool_key, self.prefix.rstrip("/"))
+        copy_chunks = _chunks([(source, key(path), sha256) for source, path, sha256 in uploads])
+        text_chunks = _chunks([(key(path), text) for path, text in texts.items()])
         # sent to the workers in one go before any task runs (a worker busy copying is slow to take
         # data in), unhashed, and not embedded in the task graph: a release's texts are tens of MB.
         sent = (
             dask_client.scatter(copy_chunks + text_chunks, hash=False) if copy_chunks or text_chunks else []
         )
-        copies = _map(dask_client, _copy_and_hash_all, store, sent[: len(copy_chunks)])
-        writes = _map(dask_client, _put_texts, store, sent[len(copy_chunks) :])
+        copies = _map(dask_client, _pool_uploads, store, sent[: len(copy_chunks)])
+        writes = _map(dask_client, _pool_texts, store, sent[len(copy_chunks) :])
 
-        def finish() -> None:
-            copied, written = _gathered(dask_client, copies), _gathered(dask_client, writes)
-            for (_, path, _), (digest, size) in zip(uploads, copied, strict=True):
-                if digest is not None:  # None: the upload is gone, nothing was copied
-                    self.written[path] = (digest, size)
-            self.written.update(zip(texts, written, strict=True))
+        def finish() -> list[tuple[str | None, int]]:
+            copied, created = _gathered(dask_client, copies), _gathered(dask_client, writes)
+            self.pooled = sum(new for *_, new in copied) + sum(created)
+            return [(digest, size) for digest, size, _ in copied]
 
         return finish
 
@@ -140,7 +147,7 @@ def _put(store: ObjectStore, key: str, data: bytes) -> tuple[str, int]:
     return _digest(data)
 
 
-def _chunks(calls: list[tuple[str, str]]) -> list[pd.DataFrame]:
+def _chunks(calls: list[tuple]) -> list[pd.DataFrame]:
     """Tasks of FILES_PER_TASK calls: a release's copies are independent, so they spread over the
     workers (1 → 2 workers: 21.5 → 15.7 s for 100,000 files, benchmarks/FINDINGS.md). As frames:
     Dask serialises a list element by element, 40 times slower for 2,000 pairs of strings."""
@@ -160,29 +167,41 @@ def _gathered(dask_client, futures: list) -> list:
         raise
 
 
-def _put_texts(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str, int]]:
-    """Each (key, text) of `calls` written: (sha256, bytes) of each."""
-
-    def put(key: str, text: str) -> tuple[str, int]:
-        data = text.encode()
-        store.put_unpublished(key, data)
-        return _digest(data)
-
-    return _in_threads(store, put, _pairs(calls))
+class PoolObjectAltered(Exception):
+    """A pool object's size is not that of the bytes its content address names: someone changed the
+    pool, which annobase never does; publishing stops rather than name it."""
 
 
-def _copy_and_hash_all(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str | None, int]]:
-    """Each (source key, key) of `calls` copied: (sha256, bytes) of each copy as stored, or (None, 0)
-    where the source no longer exists (a client deleted its upload: that item is withheld, not the
-    release failed)."""
+def _into_pool(store: ObjectStore, key: str, data: bytes) -> bool:
+    """`data` (whose sha256 the key names) put at `key` unless an object is there already, which its
+    key vouches for (`annobase verify` re-hashes it); True if this call created it."""
+    if store.put_if_absent(key, data):
+        return True
+    if (head := store.head(key)) is not None and head.size != len(data):
+        raise PoolObjectAltered(f"{key} holds {head.size} bytes, its content address {len(data)}")
+    return False
 
-    def copy(source: str, key: str) -> tuple[str | None, int]:
+
+def _pool_texts(store: ObjectStore, calls: pd.DataFrame) -> list[bool]:
+    """Each (key, text) of `calls` put in the pool: whether each was new."""
+    return _in_threads(store, lambda key, text: _into_pool(store, key, text.encode()), _pairs(calls))
+
+
+def _pool_uploads(store: ObjectStore, calls: pd.DataFrame) -> list[tuple[str | None, int, bool]]:
+    """Each (source key, pool key, sha256 intake verified) of `calls`: the upload read and hashed, and
+    put in the pool only if it is the bytes intake verified. (sha256, bytes) as read, and whether the
+    pool gained an object; (None, 0, False) where the source no longer exists (a client deleted its
+    upload: that item is withheld, not the release failed)."""
+
+    def pool(source: str, key: str, verified: str) -> tuple[str | None, int, bool]:
         try:
-            return store.copy_and_hash(source, key)
+            data = store.get(source)
         except KeyError:
-            return None, 0
+            return None, 0, False
+        sha256 = hashlib.sha256(data).hexdigest()
+        return sha256, len(data), sha256 == verified and _into_pool(store, key, data)
 
-    return _in_threads(store, copy, _pairs(calls))
+    return _in_threads(store, pool, list(zip(*(calls[c].tolist() for c in calls.columns), strict=True)))
 
 
 def _pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -220,13 +239,6 @@ def parquet_file(items: pd.DataFrame):
     return buffer.getvalue(), schema
 
 
-def release_file_path(item_key: str, part: str, upload_key: str) -> str:
-    """`data/files/{client}/{delivery}/{item}.{part}{ext}`: one directory per delivery, as the uploads
-    have it; a directory per item made creating directories most of a local release's time."""
-    suffix = posixpath.splitext(upload_key)[1]  # PurePosixPath(...).suffix, without its parsing cost
-    return f"data/files/{item_key}.{part}{'' if suffix == '.' else suffix.lower()}"
-
-
 def _drafted(
     store: ObjectStore,
     files: ReleaseFiles,
@@ -250,6 +262,18 @@ def _digest(data: bytes) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
+def pooled_files(manifest: dict | None) -> dict[str, tuple[str, int]]:
+    """The pool paths a published version's manifest names, with their sha256 and size: a new
+    version names them again without reading their uploads (their bytes were verified when pooled)."""
+    if manifest is None:
+        return {}
+    return {
+        entry["path"]: (entry["sha256"], entry["bytes"])
+        for entry in manifest.get("files", ())
+        if is_pool_path(entry["path"])
+    }
+
+
 def write_release(
     store: ObjectStore,
     industry: str,
@@ -263,16 +287,18 @@ def write_release(
     created_at: datetime,
     code_version: str,
     dask_client,
+    previous: dict | None = None,
     before_commit: Callable[[], None] = lambda: None,
 ) -> ReleaseFiles | None:
     """Write a whole release; None (and nothing left under the version) when every item was withheld.
 
-    `uploads` (item_key, part, upload_key, sha256, bytes) are the media files copied in byte for
-    byte; `texts` are the cleaned texts (PII-masked where the industry requires it), written instead
-    of the uploaded text files, which may hold what masking removed. The files are copied and written
-    on the Dask workers of `dask_client`. `documents(items, hashes, schema, withheld)` returns the
-    Croissant card and quality report, given the sha256 of every data file (media, texts, Parquet)
-    by path, the Parquet's Arrow schema and the items withheld (item_key -> reason).
+    `uploads` (item_key, part, upload_key, sha256, bytes) are the media files, pooled byte for byte;
+    `texts` are the cleaned texts (PII-masked where the industry requires it), pooled instead of the
+    uploaded text files, which may hold what masking removed. A file the `previous` version's manifest
+    (the one LATEST names) already names in the pool is named again and not read; the others are read,
+    hashed and pooled on the Dask workers of `dask_client`. `documents(items, hashes, schema, withheld)`
+    returns the Croissant card and quality report, given the sha256 of every data file (media, texts,
+    Parquet) by path, the Parquet's Arrow schema and the items withheld (item_key -> reason).
     `before_commit` runs before the manifest and signature are written (the publish lease's last
     check).
     """
@@ -282,27 +308,34 @@ def write_release(
     store.discard_unpublished(release + "/")  # what an interrupted attempt left, if any
     files = ReleaseFiles(release + "/")
     items = items.copy()
+    named_before = pooled_files(previous)
     paths: dict[tuple[str, str], str] = {}
-    copies, expected = [], {}
+    expected: dict[str, tuple[str, int]] = {}  # what intake verified of each pool path
+    copies: list[tuple[str, str, str]] = []
+    copied: list[tuple[str, str]] = []  # (item_key, part) of each copy
     # from the columns' lists: iterating rows of Arrow-backed columns was most of the cost
     columns = (uploads[c].tolist() for c in ("item_key", "part", "upload_key", "sha256", "bytes"))
     for item_key, part, upload_key, sha256, size in zip(*columns, strict=True):
-        path = release_file_path(item_key, part, upload_key)
-        copies.append((upload_key, path, sha256))
-        expected[path] = (sha256, size)
+        path = pool_path(sha256, extension_of(upload_key))
         paths[(item_key, part)] = path
+        expected[path] = (sha256, size)
+        if named_before.get(path) != (sha256, size):
+            copies.append((upload_key, path, sha256))
+            copied.append((item_key, part))
     text_files = {}
     for item_key, text in texts.items():
-        path = release_file_path(item_key, "text", "text.txt")
-        text_files[path] = text
+        digest = _digest(text.encode())
+        path = pool_path(digest[0], ".txt")
         paths[(item_key, "text")] = path
-    finish_copies = files.start_copy_in(store, copies, text_files, dask_client)
+        expected[path] = digest
+        if named_before.get(path) != expected[path]:
+            text_files[path] = text
+    finish_pooling = files.start_pooling(store, copies, text_files, dask_client)
     item_keys = items.item_key.tolist()
     for part, column in PART_COLUMNS.items():
         items[column] = [paths.get((item_key, part)) for item_key in item_keys]
     items["files_present"] = items[list(PART_COLUMNS.values())].notna().any(axis=1)
-
-    intake = {path: sha256 for _, path, sha256 in copies}  # what intake verified of each upload
+    media = {path for (_, part), path in paths.items() if part != "text"}
 
     def manifest(listing: dict[str, tuple[str, int]]) -> bytes:
         return build_manifest(
@@ -314,30 +347,32 @@ def write_release(
             signing_key_fingerprint=key.fingerprint,
             created_at=created_at.isoformat(),
             code_version=code_version,
-            intake_hashes={path: intake[path] for path in listing.keys() & intake.keys()},
+            # a pool path is named only for bytes that hash to what intake verified
+            intake_hashes={path: listing[path][0] for path in listing.keys() & media},
         )
 
     # drafted while the workers copy, from the hashes and sizes intake recorded (the documents and
     # the manifest list every file's); drafted again if an item had to be withheld
-    expected.update({path: _digest(text.encode()) for path, text in text_files.items()})
     draft = _drafted(store, files, items, expected, documents, manifest)
-    finish_copies()
-    unverified = {path for path, entry in expected.items() if files.written.get(path) != entry}
+    read = dict(zip(copied, finish_pooling(), strict=True))
+    unverified = {
+        (item_key, part): entry
+        for (item_key, part), entry in read.items()
+        if entry != expected[paths[(item_key, part)]]
+    }
     if unverified:
-        files.withheld = _withheld_items(unverified, paths, files, expected)
+        files.withheld = _withheld_items(unverified, paths, expected)
         items = items[~items.item_key.isin(files.withheld)]
-        gone = [path for (item_key, _), path in paths.items() if item_key in files.withheld]
-        store.discard_unpublished_files([files.prefix + path for path in gone if path in files.written])
-        for path in gone:
-            files.written.pop(path, None)
-            expected.pop(path, None)
         if items.empty:
             store.discard_unpublished(release + "/")
             return None
+        kept = {path for (item_key, _), path in paths.items() if item_key not in files.withheld}
+        expected = {path: entry for path, entry in expected.items() if path in kept}
         draft = _drafted(store, files, items, expected, documents, manifest)
     contents, manifest_bytes = draft
     for path, data in contents.items():
         files.put(store, path, data)
+    files.written.update(expected)
     publish_public_key(store, key, created_at)
     before_commit()
     store.put(f"{release}/{MANIFEST_NAME}", manifest_bytes)
@@ -348,19 +383,21 @@ def write_release(
 
 
 def _withheld_items(
-    unverified: set[str], paths: dict[tuple[str, str], str], files: ReleaseFiles, expected: dict
+    unverified: dict[tuple[str, str], tuple[str | None, int]],
+    paths: dict[tuple[str, str], str],
+    expected: dict[str, tuple[str, int]],
 ) -> dict[str, str]:
-    """item_key -> why it stays out: its first file whose copy is not the bytes intake verified."""
+    """item_key -> why it stays out: its first upload that was not the bytes intake verified."""
     withheld: dict[str, str] = {}
-    for (item_key, part), path in sorted(paths.items()):
-        if path not in unverified or item_key in withheld:
+    for (item_key, part), (sha256, _) in sorted(unverified.items()):
+        if item_key in withheld:
             continue
-        if path not in files.written:
+        if sha256 is None:
             withheld[item_key] = f"upload_missing: the {part} upload no longer exists"
         else:
             withheld[item_key] = (
-                f"sha256_mismatch: the {part} upload is {files.written[path][0][:12]}…, "
-                f"intake verified {expected[path][0][:12]}…"
+                f"sha256_mismatch: the {part} upload is {sha256[:12]}…, "
+                f"intake verified {expected[paths[(item_key, part)]][0][:12]}…"
             )
     return withheld
 

@@ -4,6 +4,10 @@ The manifest names every file of the release with its sha256 and size, and the r
 `MANIFEST.json.sig` is an Ed25519 signature over the manifest's exact bytes. Verification trusts
 nothing it has not checked: the signature first, then that the manifest is for this very release,
 then every stored file, so any added, missing or altered byte is reported.
+
+Schema 2 names media and texts where they lie, in the industry's content-addressed pool
+(`../objects/sha256/{ab}/{sha256}{ext}`, assets/release/object_pool.py); schema 1 (versions
+written before the pool) held a copy of every file under the version, and still verifies.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from annobase.object_store import ObjectStore
+from assets.release.object_pool import is_pool_path, pool_key, pool_sha256
 from assets.release.signing import fingerprint, verify_signature
 
-SCHEMA = "annobase.release-manifest/1"
+SCHEMA = "annobase.release-manifest/2"
+FULL_COPY_SCHEMA = "annobase.release-manifest/1"  # every file copied under its version
 MANIFEST_NAME = "MANIFEST.json"
 SIGNATURE_NAME = "MANIFEST.json.sig"
 
@@ -69,7 +75,8 @@ def build_manifest(
     """The manifest's bytes, identical for identical inputs, so its signature is reproducible.
 
     `release` is the release's prefix and must be the one `industry` and `version` name; `files` maps
-    each path relative to it to (sha256 hex, size in bytes); `intake_hashes` the media files copied
+    each path relative to it (a pool path for pooled files) to (sha256 hex, size in bytes);
+    `intake_hashes` the media files copied
     from uploads to the sha256 intake verified of those uploads, listed beside them (`intake_sha256`)
     so a verifier can check the release holds the client's bytes, not merely the bytes it was cut with.
     """
@@ -77,7 +84,7 @@ def build_manifest(
     if release != release_path(industry, version):
         raise ValueError(f"release {release!r} is not datasets/{industry}/{version}")
     for path, (sha256, size) in files.items():
-        problem = _file_entry_problem(path, sha256, size)
+        problem = _file_entry_problem(path, sha256, size, pooled=True)
         if problem:
             raise ValueError(problem)
     manifest = {
@@ -103,8 +110,10 @@ def build_manifest(
 def verify_release(store: ObjectStore, release_prefix: str, public_key: Ed25519PublicKey) -> VerifyResult:
     """Check the release at `release_prefix` against its signed manifest; stop at the first mismatch.
 
-    Files are compared in path order, one stored file in memory at a time. A malformed release name
-    raises ValueError: it is a usage error, not a finding about the release.
+    Files are compared in path order, one stored file in memory at a time: the version's own files
+    (none added, none missing), then the pool objects it names, each re-hashed, as their names are
+    trusted only when publishing. A malformed release name raises ValueError: it is a usage error,
+    not a finding about the release.
     """
     parse_release(release_prefix)
     manifest_key = f"{release_prefix}/{MANIFEST_NAME}"
@@ -126,6 +135,7 @@ def verify_release(store: ObjectStore, release_prefix: str, public_key: Ed25519P
             return _mismatch(
                 f"{path}: released as {expected[path][0][:12]}…, intake verified {intake_sha256[:12]}…"
             )
+    pooled = {path for path in expected if is_pool_path(path)}
     stored = {
         obj.key[len(release_prefix) + 1 :]: obj.size
         for obj in store.list(release_prefix + "/")
@@ -133,7 +143,7 @@ def verify_release(store: ObjectStore, release_prefix: str, public_key: Ed25519P
     }
 
     checked = 0
-    for path in sorted(expected.keys() | stored.keys()):
+    for path in sorted(expected.keys() - pooled | stored.keys()):
         if path not in stored:
             return _mismatch(f"missing: {path}", checked)
         if path not in expected:
@@ -141,11 +151,26 @@ def verify_release(store: ObjectStore, release_prefix: str, public_key: Ed25519P
         sha256, size = expected[path]
         if stored[path] != size:
             return _mismatch(f"{path}: {stored[path]} bytes, the manifest says {size}", checked)
-        actual = hashlib.sha256(store.get(f"{release_prefix}/{path}")).hexdigest()
-        if actual != sha256:
-            return _mismatch(f"{path}: sha256 is {actual[:12]}…, the manifest says {sha256[:12]}…", checked)
+        if problem := _content_problem(path, store.get(f"{release_prefix}/{path}"), sha256):
+            return _mismatch(problem, checked)
+        checked += 1
+    for path in sorted(pooled):
+        sha256, size = expected[path]
+        try:  # one request; an object of the wrong size is not downloaded
+            stored_size, data = store.get_within(pool_key(release_prefix, path), size)
+        except KeyError:
+            return _mismatch(f"missing: {path}", checked)
+        if stored_size != size:
+            return _mismatch(f"{path}: {stored_size} bytes, the manifest says {size}", checked)
+        if problem := _content_problem(path, data, sha256):
+            return _mismatch(problem, checked)
         checked += 1
     return VerifyResult(ok=True, checked_files=checked, first_mismatch=None)
+
+
+def _content_problem(path: str, data: bytes, sha256: str) -> str | None:
+    actual = hashlib.sha256(data).hexdigest()
+    return None if actual == sha256 else f"{path}: sha256 is {actual[:12]}…, the manifest says {sha256[:12]}…"
 
 
 def _mismatch(description: str, checked: int = 0) -> VerifyResult:
@@ -164,8 +189,8 @@ def _read_manifest(
         manifest = json.loads(manifest_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"not UTF-8 JSON ({error})") from error
-    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
-        raise ValueError(f"schema is not {SCHEMA}")
+    if not isinstance(manifest, dict) or manifest.get("schema") not in (SCHEMA, FULL_COPY_SCHEMA):
+        raise ValueError(f"schema is neither {SCHEMA} nor {FULL_COPY_SCHEMA}")
     if manifest.get("release") != release_prefix:
         raise ValueError(f"it is the manifest of {manifest.get('release')!r}, not of {release_prefix}")
     entries = manifest.get("files")
@@ -177,7 +202,7 @@ def _read_manifest(
         if not isinstance(entry, dict):
             raise ValueError("a files entry is not an object")
         path, sha256, size = entry.get("path"), entry.get("sha256"), entry.get("bytes")
-        problem = _file_entry_problem(path, sha256, size)
+        problem = _file_entry_problem(path, sha256, size, pooled=manifest["schema"] == SCHEMA)
         if problem:
             raise ValueError(problem)
         if path in files:
@@ -191,9 +216,13 @@ def _read_manifest(
     return files, intake
 
 
-def _file_entry_problem(path: object, sha256: object, size: object) -> str | None:
-    """Why a file entry cannot be part of a manifest, or None; shared by writing and reading."""
-    if (
+def _file_entry_problem(path: object, sha256: object, size: object, pooled: bool) -> str | None:
+    """Why a file entry cannot be part of a manifest, or None; shared by writing and reading. With
+    `pooled` (schema 2) a path may name a pool object, whose name must be the entry's sha256."""
+    if pooled and isinstance(path, str) and is_pool_path(path):
+        if sha256 != pool_sha256(path):
+            return f"{path}: sha256 {sha256!r} is not the content address its name gives"
+    elif (
         not isinstance(path, str)
         or not path
         or path.startswith("/")
