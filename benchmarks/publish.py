@@ -94,9 +94,7 @@ def prepare(size: int, workdir: Path) -> Path:
         if part != "text":
             uploads.append((item_key, part, upload_key, hashlib.sha256(data).hexdigest(), len(data)))
         rows.append(
-            _item_row(
-                item_key, client, delivery, item_id, modality, data.decode() if part == "text" else None
-            )
+            item_row(item_key, client, delivery, item_id, modality, data.decode() if part == "text" else None)
         )
     items = pd.DataFrame(rows)
     items["batch_id"] = (
@@ -111,13 +109,13 @@ def prepare(size: int, workdir: Path) -> Path:
     pd.DataFrame(uploads, columns=["item_key", "part", "upload_key", "sha256", "bytes"]).to_parquet(
         folder / "uploads.parquet", index=False
     )
-    _batches(items).to_parquet(folder / "batches.parquet", index=False)
+    batch_quality(items).to_parquet(folder / "batches.parquet", index=False)
     (folder / "signing_key.pem").write_bytes(generate_key_pem())
     (folder / "_complete").touch()
     return folder
 
 
-def _item_row(
+def item_row(
     item_key: str, client: str, delivery: str, item_id: str, modality: str, text: str | None
 ) -> dict:
     """One released item as `gather_release` builds it: ids, consensus answer, agreement, upload time."""
@@ -143,7 +141,7 @@ def _item_row(
     }
 
 
-def _batches(items: pd.DataFrame) -> pd.DataFrame:
+def batch_quality(items: pd.DataFrame) -> pd.DataFrame:
     """The batches' quality as `industry_batch_quality` returns it: each measured on its own task."""
     batches = items.groupby("batch_id", as_index=False).agg(modality=("modality", "first"))
     measure_of = {"text": "text_accuracy", "speech": "speech_accuracy", "image": "image_box_f1"}
