@@ -240,14 +240,64 @@ def test_the_manifest_is_deterministic_sorted_and_never_lists_itself(key):
     assert manifest == build_manifest(*arguments)
     text = manifest.decode()
     assert text.index('"a/z.bin"') < text.index('"b.txt"')
-    assert json.loads(text)["schema"] == "annobase.release-manifest/1"
-    for bad in (MANIFEST_NAME, SIGNATURE_NAME, "../escape.txt", "/abs.txt", "a//b.txt"):
+    assert json.loads(text)["schema"] == "annobase.release-manifest/2"
+    pooled = f"../objects/sha256/ab/ab{'0' * 62}.png"
+    for bad in (
+        MANIFEST_NAME,
+        SIGNATURE_NAME,
+        "../escape.txt",
+        "/abs.txt",
+        "a//b.txt",
+        pooled,
+        "../objects/x",
+    ):
         with pytest.raises(ValueError):
             build_manifest(
                 RELEASE, "energy", "2026.11.1", {bad: ("0" * 64, 1)}, {}, key.fingerprint, "t", "v"
             )
     with pytest.raises(ValueError):
         build_manifest("datasets/energy/other", "energy", "2026.11.1", {}, {}, key.fingerprint, "t", "v")
+    # a pool path names its content: its entry must carry that very sha256
+    assert build_manifest(
+        RELEASE, "energy", "2026.11.1", {pooled: (f"ab{'0' * 62}", 1)}, {}, key.fingerprint, "t", "v"
+    )
+
+
+def full_copy_release(store, key, files: dict[str, bytes]) -> None:
+    """A version as written before the pool: every file copied under it, manifest schema 1."""
+    for path, data in files.items():
+        store.put(f"{RELEASE}/{path}", data)
+    listing = {path: (hashlib.sha256(data).hexdigest(), len(data)) for path, data in files.items()}
+    manifest = build_manifest(RELEASE, "energy", "2026.11.1", listing, LINEAGE, key.fingerprint, "t", "v")
+    manifest = manifest.replace(b"annobase.release-manifest/2", b"annobase.release-manifest/1")
+    store.put(f"{RELEASE}/{MANIFEST_NAME}", manifest)
+    store.put(f"{RELEASE}/{SIGNATURE_NAME}", sign(manifest, key))
+
+
+def test_a_full_copy_version_written_before_the_pool_still_verifies(local_store, key):
+    full_copy_release(local_store, key, {PARQUET: parquet_bytes(), IMAGE: b"\x89PNG image"})
+    assert verify_release(local_store, RELEASE, key.public_key) == VerifyResult(True, 2, None)
+    flip_byte(local_store, f"{RELEASE}/{IMAGE}")
+    assert verify_release(local_store, RELEASE, key.public_key).first_mismatch.startswith(
+        f"{IMAGE}: sha256 is "
+    )
+
+
+def test_a_full_copy_manifest_cannot_name_the_pool(local_store, key):
+    """Schema 1 had no pool: a signed schema-1 manifest naming a path outside its version is refused."""
+    data = b"\x89PNG image"
+    sha256 = hashlib.sha256(data).hexdigest()
+    local_store.put(f"datasets/energy/objects/sha256/{sha256[:2]}/{sha256}.png", data)
+    full_copy_release(local_store, key, {PARQUET: parquet_bytes()})
+    manifest = json.loads(local_store.get(f"{RELEASE}/{MANIFEST_NAME}"))
+    manifest["files"].append(
+        {"path": f"../objects/sha256/{sha256[:2]}/{sha256}.png", "sha256": sha256, "bytes": 11}
+    )
+    signed = json.dumps(manifest).encode()
+    local_store.put(f"{RELEASE}/{MANIFEST_NAME}", signed)
+    local_store.put(f"{RELEASE}/{SIGNATURE_NAME}", sign(signed, key))
+    result = verify_release(local_store, RELEASE, key.public_key)
+    assert "is not a relative path inside the release" in result.first_mismatch
 
 
 @pytest.mark.parametrize(

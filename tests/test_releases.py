@@ -2,14 +2,35 @@
 verifiable, documented (Croissant, GB/T 36344 report), traceable to the uploaded bytes, immutable,
 and never half-published."""
 
+import hashlib
 import json
 
 import pytest
 from flow_helpers import delete_behind_annobase, operator_env
 
 from assets.release.croissant import validate_croissant
+from assets.release.object_pool import is_pool_path, pool_key
 from assets.release.release_manifest import verify_release
 from assets.release.signing import load_signing_key
+
+
+def named_files(store, release: str) -> dict[str, str]:
+    """Pool path -> store key of every media and text file the release's manifest names."""
+    manifest = json.loads(store.get(f"{release}/MANIFEST.json"))
+    return {e["path"]: pool_key(release, e["path"]) for e in manifest["files"] if is_pool_path(e["path"])}
+
+
+def pool_contents(store, industry: str) -> set[str]:
+    """The sha256 of every object in the industry's pool, from their names (`verify` checks them)."""
+    return {obj.key.rsplit("/", 1)[1].split(".")[0] for obj in store.list(f"datasets/{industry}/objects/")}
+
+
+def delivery_hashes(base, partition: str) -> set[str]:
+    """The sha256 of a delivery's media uploads and of its cleaned texts: what a release would pool."""
+    raw = base.catalog.read_partition("raw_items", partition)
+    clean = base.catalog.read_partition("clean_items", partition)
+    texts = {hashlib.sha256(text.encode()).hexdigest() for text in clean.text.dropna()}
+    return set(raw[raw.part != "text"].sha256) | texts
 
 
 def test_only_publishable_gated_data_is_released_signed_and_documented(base, signing, tmp_path):
@@ -29,6 +50,10 @@ def test_only_publishable_gated_data_is_released_signed_and_documented(base, sig
     assert len(rows) == 18 and rows.item_key.is_unique
     listed = [obj.key for obj in base.store.list(release + "/")]
     assert not [key for key in listed if "d-rel-002" in key], "private data must never enter a release"
+    private = delivery_hashes(base, "jinneng-mine-safety/d-rel-002") | delivery_hashes(
+        base, "shanxi-coal-grid/d-rel-002"
+    )
+    assert private and not private & pool_contents(base.store, "energy"), "nor the pool"
     assert base.store.get("datasets/energy/LATEST") == b"v0001"
 
     key = load_signing_key(signing.key_path)
@@ -54,35 +79,46 @@ def test_only_publishable_gated_data_is_released_signed_and_documented(base, sig
     }
     assert report["gbt_36344_2018"]["completeness"]["value"] == 1.0
 
-    local = tmp_path / "release"
-    for obj in base.store.list(release + "/"):
-        target = local / obj.key[len(release) + 1 :]
+    local = tmp_path / "energy"  # a copy of the version and the pool files it names
+    for obj in base.store.list("datasets/energy/"):
+        target = local / obj.key[len("datasets/energy/") :]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(base.store.get(obj.key))
-    assert validate_croissant(local / "croissant.json") == []
+    assert validate_croissant(local / "v0001" / "croissant.json") == []
 
 
-def test_a_release_is_cut_only_on_change_and_never_rewritten(base):
+def test_a_release_is_cut_only_on_change_and_never_rewritten(base, signing):
     base.deliver_and_annotate(5, "yungang-grottoes", "d-001", "text", 8)
     first = base.publish("cultural_heritage")
     manifest_v1 = base.store.get(f"{first['release']}/MANIFEST.json")
     again = base.publish("cultural_heritage")
     assert not again["released"] and "nothing changed" in again["reason"]
 
+    pooled_v1 = pool_contents(base.store, "cultural_heritage")
     base.deliver_and_annotate(6, "yungang-grottoes", "d-002", "text", 8)
     second = base.publish("cultural_heritage")
     assert second["version"] == "v0002" and second["items"] == 16
     assert base.store.get(f"{first['release']}/MANIFEST.json") == manifest_v1
     assert base.store.get("datasets/cultural_heritage/LATEST") == b"v0002"
+    # the second version pooled the new delivery's texts only, and named the first's again
+    new = delivery_hashes(base, "yungang-grottoes/d-002")
+    assert (
+        pool_contents(base.store, "cultural_heritage") - pooled_v1 == new
+        and second["files_added_to_pool"] == 8
+    )
+    assert set(named_files(base.store, first["release"])) < set(named_files(base.store, second["release"]))
+    key = load_signing_key(signing.key_path)
+    for release in (first["release"], second["release"]):
+        assert verify_release(base.store, release, key.public_key).ok
 
 
 def test_medical_text_is_published_masked(base):
     delivery = base.deliver_and_annotate(7, "xiehe-clinic", "d-med-001", "text", 20)
     release = base.publish("medical")["release"]
     published = "".join(
-        base.store.get(obj.key).decode()
-        for obj in base.store.list(release + "/data/files/")
-        if obj.key.endswith(".txt")
+        base.store.get(key).decode()
+        for path, key in named_files(base.store, release).items()
+        if path.endswith(".txt")
     ) + " ".join(base.release_items(release).text)
     planted = [pii["value"] for truth in delivery.truth.values() for pii in truth["pii"] if pii["valid"]]
     assert planted and not [value for value in planted if value in published]
@@ -106,8 +142,13 @@ def test_uploads_changed_or_deleted_after_intake_withhold_their_items_only(base,
     rows = base.release_items(release)
     assert set(rows.item_key) == set(kept[kept.status == "kept"].item_key) - {changed, deleted}
     assert rows.files_verified.all() and published["items_withheld"] == 2
-    listed = [obj.key for obj in base.store.list(release + "/data/files/")]
-    assert not [key for key in listed if changed.split("/")[-1] in key or deleted.split("/")[-1] in key]
+    intake = raw.set_index("item_key").sha256
+    named = "".join(named_files(base.store, release))
+    assert intake[changed] not in named and intake[deleted] not in named
+    # a pool object is written only from the bytes intake verified: the changed bytes never were
+    assert hashlib.sha256(base.store.get(upload[changed])).hexdigest() not in pool_contents(
+        base.store, "education"
+    )
     report = json.loads(base.store.get(f"{release}/quality_report.json"))
     reasons = {entry["item_key"]: entry["reason"] for entry in report["withheld"]["list"]}
     assert reasons[changed].startswith("sha256_mismatch") and reasons[deleted].startswith("upload_missing")
@@ -196,7 +237,7 @@ def test_verify_names_the_first_tampering(base, signing, monkeypatch, capsys, ta
     operator_env(monkeypatch, base.resources, signing)
     assert main(["verify", release]) == 0
 
-    media = next(obj.key for obj in base.store.list(release + "/data/files/") if obj.key.endswith(".png"))
+    media = next(key for path, key in named_files(base.store, release).items() if path.endswith(".png"))
     target = {
         "flip a byte of the Parquet file": f"{release}/data/items.parquet",
         "flip a byte of a media file": media,
