@@ -10,7 +10,6 @@ that carries a store unpickles it, and a worker importing dagster for that paid 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -103,29 +102,11 @@ class ObjectStore(ABC):
         """Copy inside the store (server-side on S3), so quarantine never moves or alters an upload;
         KeyError when the source does not exist."""
 
-    def put_unpublished(self, key: str, data: bytes) -> None:
-        """Write `data` at `key`, which no reader opens before something written later names it (a
-        release's files, named by its MANIFEST and LATEST); a store may then skip what `put` does to
-        keep half-written objects from readers."""
-        self.put(key, data)
-
-    def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
-        """Copy inside the store and return the copy's sha256 and size, read back: a server-side
-        copy's bytes are only known by reading them."""
-        self.copy(source_key, target_key)
-        data = self.get(target_key)
-        return hashlib.sha256(data).hexdigest(), len(data)
-
     @abstractmethod
     def discard_unpublished(self, prefix: str) -> None:
         """Remove every object under `prefix` (ending in '/'): what an interrupted attempt left of a
-        release version that was never signed. The only removal annobase makes (with
-        `discard_unpublished_files`): uploads, quarantine and published releases are never removed."""
-
-    @abstractmethod
-    def discard_unpublished_files(self, keys: list[str]) -> None:
-        """Remove these objects of a release version not yet signed: copies that turned out not to be
-        the bytes intake verified, and the other files of their items, withheld from the release."""
+        release version that was never signed. The only removal annobase makes: uploads, quarantine,
+        published releases and the release pool are never removed."""
 
     @abstractmethod
     def url(self, key: str = "") -> str:
@@ -286,9 +267,7 @@ class S3ObjectStore(ObjectStore):
             raise
 
     def discard_unpublished(self, prefix: str) -> None:
-        self.discard_unpublished_files([obj.key for obj in self.list(_check_prefix(prefix))])
-
-    def discard_unpublished_files(self, keys: list[str]) -> None:
+        keys = [obj.key for obj in self.list(_check_prefix(prefix))]
         for start in range(0, len(keys), 1000):  # S3 takes up to 1,000 keys per request
             objects = [{"Key": _check_key(key)} for key in keys[start : start + 1000]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
@@ -334,7 +313,7 @@ class LocalObjectStore(ObjectStore):
         # a unique temporary name in the target's directory, then an atomic rename: readers see the
         # whole object or none (cheaper than tempfile's random names, which retry on collisions)
         temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
-        _in_directory(key, directory, lambda: _write(temporary, data, os.O_EXCL))
+        _in_directory(key, directory, lambda: _write_new(temporary, data))
         os.replace(temporary, path)
         return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
@@ -348,7 +327,7 @@ class LocalObjectStore(ObjectStore):
         path = self._path(key)
         directory = os.path.dirname(path)
         temporary = f"{directory}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_TEMPORARY_NAMES)}"
-        _in_directory(key, directory, lambda: _write(temporary, data, os.O_EXCL))
+        _in_directory(key, directory, lambda: _write_new(temporary, data))
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -439,20 +418,6 @@ class LocalObjectStore(ObjectStore):
 
             _in_directory(target_key, os.path.dirname(target), copy_into)
 
-    def put_unpublished(self, key: str, data: bytes) -> None:
-        """Written in place: no temporary file and rename (a third of a small file's cost)."""
-        path = self._path(key)
-        _in_directory(key, os.path.dirname(path), lambda: _write(path, data, os.O_TRUNC))
-
-    def copy_and_hash(self, source_key: str, target_key: str) -> tuple[str, int]:
-        """One read and one write, the bytes written hashed: here the copy is this process's own
-        write, so reading it back would only return the same buffer, at twice the system calls."""
-        target = self._path(target_key)
-        with _reading(source_key, self._path(source_key)) as handle:
-            data = handle.read()
-        _in_directory(target_key, os.path.dirname(target), lambda: _write(target, data, os.O_TRUNC))
-        return hashlib.sha256(data).hexdigest(), len(data)
-
     def discard_unpublished(self, prefix: str) -> None:
         parent, _, name = f"{self.root}/{_check_prefix(prefix)}".rstrip("/").rpartition("/")
         try:
@@ -469,21 +434,6 @@ class LocalObjectStore(ObjectStore):
             pass
         finally:
             os.close(parent_fd)
-
-    def discard_unpublished_files(self, keys: list[str]) -> None:
-        for key in keys:
-            directory, _, name = self._path(key).rpartition("/")
-            try:
-                directory_fd = open_no_follow(directory, os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                continue
-            except OSError as error:
-                raise _refused(key, error) from error
-            try:  # relative to its opened directory: a link on the way is refused above, never followed
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=directory_fd)
-            finally:
-                os.close(directory_fd)
 
     def url(self, key: str = "") -> str:
         return f"{self.root}/{key}"
@@ -521,10 +471,10 @@ def _error_code(error) -> str:
     return str(error.response.get("Error", {}).get("Code"))
 
 
-def _write(path: str, data: bytes, mode: int) -> None:
-    """Write `data` to a file created at `path` (`mode`: O_EXCL for a new name, O_TRUNC to replace),
-    refusing a symbolic link on the way."""
-    with open(open_no_follow(path, os.O_WRONLY | os.O_CREAT | mode), "wb") as handle:
+def _write_new(path: str, data: bytes) -> None:
+    """Write `data` to a file created at `path`, a name nobody else uses, refusing a symbolic link on
+    the way."""
+    with open(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
         handle.write(data)
 
 

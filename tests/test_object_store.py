@@ -63,24 +63,6 @@ def test_copy_leaves_the_source_untouched(store):
     assert store.get("uploads/c/d/items/x.png") == b"\x89PNG..."
 
 
-def test_put_unpublished_writes_over_a_stale_file(store):
-    store.put_unpublished("datasets/e/v0001/data/files/c/d/a.text.txt", b"a stale, longer text file")
-    store.put_unpublished("datasets/e/v0001/data/files/c/d/a.text.txt", "巷道顶板".encode())
-    assert store.get("datasets/e/v0001/data/files/c/d/a.text.txt") == "巷道顶板".encode()
-
-
-def test_copy_and_hash_reports_the_copy_it_made(store):
-    data = bytes(range(256)) * 40
-    store.put("uploads/c/d/a.wav", data)
-    store.put("datasets/e/v0001/data/files/c/d/a.audio.wav", b"a stale, shorter file")
-
-    digest, size = store.copy_and_hash("uploads/c/d/a.wav", "datasets/e/v0001/data/files/c/d/a.audio.wav")
-
-    assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))
-    assert store.get("datasets/e/v0001/data/files/c/d/a.audio.wav") == data
-    assert store.get("uploads/c/d/a.wav") == data
-
-
 def test_discard_unpublished_removes_that_version_and_nothing_beside_it(store):
     for key in ("datasets/x/v0001/data/a.txt", "datasets/x/v0001/MANIFEST.json", "datasets/x/v00010/a.txt"):
         store.put(key, b"kept or not")

@@ -164,15 +164,7 @@ class FailingStore:
     """The S3 server going away mid-publish: every write after the first `allowed` fails (counted
     per process: the release's copies run on the Dask workers, which get their own copy)."""
 
-    WRITES = (
-        "put",
-        "copy",
-        "put_unpublished",
-        "copy_and_hash",
-        "discard_unpublished",
-        "discard_unpublished_files",
-        "put_if_absent",
-    )
+    WRITES = ("put", "copy", "discard_unpublished", "put_if_absent")
 
     def __init__(self, store, allowed: int):
         self._store, self.allowed = store, allowed
