@@ -50,16 +50,15 @@ def prepare(size: int, workdir: Path) -> Path:
     return publish.prepare(size + size // ADDED_SHARE, workdir)
 
 
-def versions(
-    folder: str, size: int
-) -> tuple[tuple[pd.DataFrame, pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]:
-    """(items, uploads) of version 1, the first `size` items, and of version 2, every item, with one
+def version(folder: str, size: int, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(items, uploads) of version 1, the first `size` items, or of version 2, every item, with one
     answer in CHANGED_SHARE of version 1's changed: a text's label, a transcript, an image's boxes."""
     items = pd.read_parquet(f"{folder}/items.parquet")
     uploads = pd.read_parquet(f"{folder}/uploads.parquet")
-    first = items.iloc[:size]
+    if number == 1:
+        first = items.iloc[:size]
+        return first, uploads[uploads.item_key.isin(first.item_key)]
     changed = items.index[:size:CHANGED_SHARE]
-    items = items.copy()
     for modality, column, answer in (
         ("text", "label", "normal"),
         ("speech", "transcript", "巷道顶板无裂缝"),
@@ -67,7 +66,7 @@ def versions(
     ):
         rows = changed[items.loc[changed, "modality"] == modality]
         items.loc[rows, column] = answer
-    return (first, uploads[uploads.item_key.isin(first.item_key)]), (items, uploads)
+    return items, uploads
 
 
 def _store(folder: str) -> LocalObjectStore:
@@ -78,14 +77,14 @@ def _pool(store: LocalObjectStore) -> dict[str, int]:
     return {obj.key: obj.size for obj in store.list(DATASET + "objects/")}
 
 
-def project(folder: str, workers: int, size: int, version: int) -> Outcome:
+def project(folder: str, workers: int, size: int, number: int) -> Outcome:
     """Version 1 or 2 as `industry_datasets` cuts it, timed from a running cluster; the answer is the
     objects the pool gained (listed before and after, outside the clock)."""
     store = _store(folder)
     before = _pool(store)
     with dask_client(workers) as client:
         started = time.perf_counter()
-        items, uploads = versions(folder, size)[version - 1]
+        items, uploads = version(folder, size, number)
         batches = pd.read_parquet(f"{folder}/batches.parquet")
         files = publish.release(
             store, items, uploads, batches, load_signing_key(f"{folder}/signing_key.pem"), client
@@ -102,7 +101,7 @@ def project(folder: str, workers: int, size: int, version: int) -> Outcome:
 def floor(folder: str, workers: int, size: int, out: str) -> Outcome:
     """`sha256sum` and `cp` of the new items' uploads on `workers` processes, then the documents: the
     Parquet of every row (pyarrow), a manifest and a card listing every file with its sha256 (JSON)."""
-    _, (items, uploads) = versions(folder, size)
+    items, uploads = version(folder, size, 2)
     source = Path(folder) / "store" / publish.BUCKET
     extension = {modality: spec[1] for modality, spec in publish.MODALITIES.items()}
     new = [
@@ -162,8 +161,8 @@ def run(size: int, workers: int, workdir: Path, variants: set[str], rounds: int)
     }
     measured: dict[tuple[str, str], list[Result]] = {}
 
-    def keep(version: str, variant: str, result: Result) -> None:
-        measured.setdefault((version, variant), []).append(result)
+    def keep(label: str, variant: str, result: Result) -> None:
+        measured.setdefault((label, variant), []).append(result)
 
     for _ in range(rounds):
         if "project" in variants:
@@ -235,12 +234,12 @@ def cleanup(workdir: Path) -> None:
 
 
 def verdict(results: list[Result]) -> tuple[bool, str]:
-    def result(version: str, variant: str) -> Result | None:
+    def result(label_end: str, variant: str) -> Result | None:
         return next(
             (
                 r
                 for r in results
-                if r.size.endswith(version) and r.variant == variant and r.items >= FULL_SIZE
+                if r.size.endswith(label_end) and r.variant == variant and r.items >= FULL_SIZE
             ),
             None,
         )

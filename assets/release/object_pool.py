@@ -11,11 +11,12 @@ a copy of `datasets/{industry}/` resolves every name offline.
 
 from __future__ import annotations
 
-import posixpath
 import re
 
 POOL_DIRECTORY = "objects"
+POOL_PREFIX = f"../{POOL_DIRECTORY}/"  # how a version names what lies in the pool
 # the only path outside its version a manifest may name: a pool object whose name is its sha256
+EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}")
 POOL_PATH = re.compile(
     r"\.\./objects/sha256/(?P<fan>[0-9a-f]{2})/(?P<sha256>(?P=fan)[0-9a-f]{62})(?P<ext>\.[a-z0-9]{1,8})?"
 )
@@ -24,12 +25,13 @@ POOL_PATH = re.compile(
 def pool_path(sha256: str, extension: str) -> str:
     """`../objects/sha256/{ab}/{sha256}{ext}`: where the bytes hashing to `sha256` lie, seen from a
     version's root. `extension` ('.png', '' for none) keeps the file openable by its name."""
-    return f"../{POOL_DIRECTORY}/sha256/{sha256[:2]}/{sha256}{extension.lower()}"
+    return f"{POOL_PREFIX}sha256/{sha256[:2]}/{sha256}{extension.lower()}"
 
 
 def extension_of(upload_key: str) -> str:
-    suffix = posixpath.splitext(upload_key)[1]  # without PurePosixPath's parsing cost
-    return "" if suffix == "." or not re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else suffix.lower()
+    """The upload's extension, lower-cased, or '' where it has none a pool name may carry."""
+    suffix = upload_key[upload_key.rfind(".") :] if "." in upload_key.rpartition("/")[2] else ""
+    return suffix.lower() if EXTENSION.fullmatch(suffix) else ""
 
 
 def is_pool_path(path: str) -> bool:

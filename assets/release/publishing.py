@@ -33,7 +33,7 @@ import pandas as pd
 
 from annobase import ledger
 from annobase.object_store import ObjectStore
-from assets.release.object_pool import extension_of, is_pool_path, pool_key, pool_path
+from assets.release.object_pool import POOL_PREFIX, extension_of, pool_key, pool_path
 from assets.release.published_keys import publish_public_key
 from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
 from assets.release.signing import SigningKey, sign
@@ -267,10 +267,12 @@ def pooled_files(manifest: dict | None) -> dict[str, tuple[str, int]]:
     version names them again without reading their uploads (their bytes were verified when pooled)."""
     if manifest is None:
         return {}
+    # a pool path was checked against its sha256 when the manifest was written, and a new version
+    # only looks up the paths it computes itself from the sha256 intake verified
     return {
         entry["path"]: (entry["sha256"], entry["bytes"])
         for entry in manifest.get("files", ())
-        if is_pool_path(entry["path"])
+        if entry["path"].startswith(POOL_PREFIX)
     }
 
 

@@ -219,8 +219,8 @@ def _read_manifest(
 def _file_entry_problem(path: object, sha256: object, size: object, pooled: bool) -> str | None:
     """Why a file entry cannot be part of a manifest, or None; shared by writing and reading. With
     `pooled` (schema 2) a path may name a pool object, whose name must be the entry's sha256."""
-    if pooled and isinstance(path, str) and is_pool_path(path):
-        if sha256 != pool_sha256(path):
+    if pooled and isinstance(path, str) and (named := pool_sha256(path)) is not None:
+        if sha256 != named:
             return f"{path}: sha256 {sha256!r} is not the content address its name gives"
     elif (
         not isinstance(path, str)
