@@ -80,3 +80,37 @@ def test_every_variant_gives_the_project_answer_and_the_speedup_is_measured(tmp_
     assert publish_notes and all("manifest hashes = sha256sum's for all" in note for note in publish_notes)
     # nothing left behind but the inputs, which the next run reuses
     assert not (tmp_path / "data" / "publish-trash").exists()
+
+
+def test_republish_pools_only_the_new_items_files(tmp_path):
+    """The next version of a release: the objects the pool gained (the project's answer) are the new
+    items' uploads as `sha256sum` reads them (the floor's), at both sizes; a version copying every
+    file agrees with `sha256sum` + `cp -r` of every upload."""
+    report = tmp_path / "RESULTS.md"
+    finished = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "republish", "--scale", "0.01", "--workers", "2"]
+        + ["--rounds", "1", "--workdir", str(tmp_path / "data"), "--out", str(report)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = table_rows(report.read_text())
+    answers = defaultdict(dict)
+    for row in rows:
+        answers[row["size"]][row["variant"]] = row["answer"]
+    assert set(answers) == {
+        "100 items (version 1)",
+        "+1 items, 1 answers changed (version 2)",
+        "101 items, every file copied",
+        "1,000 items (version 1)",
+        "+10 items, 1 answers changed (version 2)",
+        "1,010 items, every file copied",
+    }
+    for size, by_variant in answers.items():
+        if "version 1" not in size:
+            assert by_variant["project"] == by_variant["floor"], size
+    assert answers["+10 items, 1 answers changed (version 2)"]["project"].startswith("10 files, ")
+    assert answers["1,000 items (version 1)"]["project"].startswith("1,000 files, ")
+    assert not (tmp_path / "data" / "publish-trash").exists()
