@@ -104,23 +104,29 @@ def gold_verdict(
     part_thresholds: dict[str, float] | None = None,
     consistency: tuple[float | None, float] | None = None,
 ) -> GoldVerdict:
-    """The gate's business verdict. `consistency` is (observed, threshold) for multimodal batches,
-    whose parts are each held to their own accuracy threshold first."""
+    """The gate's business verdict. Multimodal batches give `part_accuracy` (each part's label
+    accuracy on gold, held to `part_thresholds` or `threshold`) and `consistency` (observed,
+    threshold), judged after the parts: parts that disagree while each is accurate are the client's."""
     if gold_tasks < required:
         return GoldVerdict(
             False, INSUFFICIENT_GOLD, f"{gold_tasks} gold tasks answered, the sampling plan needs {required}"
         )
+    if part_accuracy is not None:
+        # each part on its own first: an accurate part must not hide a careless one in the average
+        low_parts = {
+            part: value
+            for part, value in part_accuracy.items()
+            if value is None or value < (part_thresholds or {}).get(part, threshold)
+        }
+        if low_parts or not part_accuracy:
+            listed = ", ".join(f"{part} {_shown(value)}" for part, value in sorted(low_parts.items()))
+            return GoldVerdict(
+                False,
+                PART_BELOW_THRESHOLD,
+                f"parts below accuracy {threshold} on gold: {listed or 'none measured'}",
+            )
     if accuracy is None or accuracy < threshold:
-        shown = "not measured" if accuracy is None else f"{accuracy:.4f}"
-        return GoldVerdict(False, BELOW_THRESHOLD, f"accuracy on gold {shown} < {threshold}")
-    low_parts = {
-        part: value
-        for part, value in (part_accuracy or {}).items()
-        if value is None or value < (part_thresholds or {}).get(part, threshold)
-    }
-    if low_parts:
-        listed = ", ".join(f"{part} {value}" for part, value in sorted(low_parts.items()))
-        return GoldVerdict(False, PART_BELOW_THRESHOLD, f"parts below their accuracy threshold: {listed}")
+        return GoldVerdict(False, BELOW_THRESHOLD, f"accuracy on gold {_shown(accuracy)} < {threshold}")
     if consistency is not None:
         observed, bar = consistency
         if observed is not None and observed < bar:
@@ -131,3 +137,7 @@ def gold_verdict(
                 "the client's parts truly disagree, not the annotators",
             )
     return GoldVerdict(True, PASSED, "accuracy on gold meets the threshold")
+
+
+def _shown(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.4f}"
