@@ -89,7 +89,8 @@ def main() -> None:
         document = RESULTS.read_text()
         block = f"{BEGIN}\n{text}\n{END}"
         if BEGIN in document:
-            document = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, document, flags=re.S)
+            section = re.escape(BEGIN) + ".*?" + re.escape(END)
+            document = re.sub(section, lambda _: block, document, flags=re.S)
         else:
             document += f"\n## oc: the quality gate's operating characteristic\n\n{block}\n"
         RESULTS.write_text(document)

@@ -35,8 +35,8 @@ def curate_starter_gold(
         item = {"item_id": item_id}
         for part, spec in files.items():
             data = made.files[spec["path"]]
-            if part == "text":
-                item["text"] = data.decode("utf-8")
+            if part == "text":  # curated: no personal data left in it, whatever the industry
+                item["text"] = _masked(data.decode("utf-8"), made.truth[item_id].get("pii", []))
             else:
                 store.put(prefix + spec["path"], data)
                 item[PART_FIELDS[part]] = prefix + spec["path"]
@@ -53,3 +53,9 @@ def curate_starter_gold(
     }
     store.put(prefix + "set.json", json.dumps(document, ensure_ascii=False, indent=1).encode())
     return truth
+
+
+def _masked(text: str, pii: list[dict]) -> str:
+    for entry in pii:
+        text = text.replace(entry["value"], "*" * len(entry["value"]))
+    return text
