@@ -78,21 +78,48 @@ def table(runs: int, seed: int = 0) -> str:
     return "\n".join(lines)
 
 
+HEADING = "## oc: the quality gate's operating characteristic"
+READING = """Written by `python -m benchmarks.oc --write` (the gate's own planning and verdict; only the
+right or wrong of each gold label is drawn). The rule (README, "Hidden gold"): a batch passes when
+its accuracy on gold meets the threshold (0.95 for labels), on no fewer gold tasks than the GB/T
+2828.1 review sample of its size; fewer is `insufficient_gold`. A crew at the threshold passes about
+half the time at every size, as it should; how steep the curve is around it is set by the gold.
+
+Target: a 0.90 crew passes <= 5 % and a 0.98 crew is blocked <= 5 %. With honeypots (a client's
+earlier gold or the base's starter set) the plan tells them apart from 200 tasks on (116 gold
+labels). It cannot at 20 and 50 tasks: 13 and 25 gold labels leave no acceptance number with both
+risks under 5 % (on 25 labels, the one that blocks a 0.98 crew at most 5 % of the time, 2 errors,
+lets a 0.90 crew through 54 % of the time); the point estimate splits the two risks instead (27 %
+and 9 % at 50 tasks). On the review sample alone it needs 1,000 tasks. The batch size is 50 by
+default, so most batches sit where one batch's gold cannot tell: there a client is protected only
+by every batch of a delivery having to pass and by the rolling annotator scorecards; pooling the
+gold of a delivery's batches into one verdict would move it into the range that can (not built)."""
+
+
+def section(runs: int) -> str:
+    return f"{BEGIN}\n{HEADING}\n\n{READING}\n\n{table(runs)}\n{END}"
+
+
+def kept_section(results: Path = RESULTS) -> str | None:
+    """The OC section of an existing RESULTS.md, for `python -m benchmarks` to carry over."""
+    match = re.search(re.escape(BEGIN) + ".*?" + re.escape(END), results.read_text(), flags=re.S)
+    return match.group(0) if match else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.oc", description=__doc__)
     parser.add_argument("--runs", type=int, default=20000, help="simulated batches per cell")
     parser.add_argument("--write", action="store_true", help="replace the OC section of RESULTS.md")
     args = parser.parse_args()
-    text = table(args.runs)
-    print(text)
+    block = section(args.runs)
+    print(block)
     if args.write:
         document = RESULTS.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        if BEGIN in document:
-            section = re.escape(BEGIN) + ".*?" + re.escape(END)
-            document = re.sub(section, lambda _: block, document, flags=re.S)
+        if kept_section() is not None:
+            pattern = re.escape(BEGIN) + ".*?" + re.escape(END)
+            document = re.sub(pattern, lambda _: block, document, flags=re.S)
         else:
-            document += f"\n## oc: the quality gate's operating characteristic\n\n{block}\n"
+            document = document.rstrip("\n") + "\n\n" + block + "\n"
         RESULTS.write_text(document)
 
 
