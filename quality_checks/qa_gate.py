@@ -148,7 +148,16 @@ def record_gate(
     passed = all(outcome.success for outcome in outcomes) and (verdict is None or verdict.passed)
     # the verdict enters the ledger before the catalog, where it lets data flow on (write-ahead)
     ledger.record_gate(
-        writer.store, qa_row, check_name, passed, failed, metric, observed, threshold, context.run.run_id
+        writer.store,
+        qa_row,
+        check_name,
+        passed,
+        failed,
+        metric,
+        observed,
+        threshold,
+        context.run.run_id,
+        reason=None if verdict is None else verdict.reason,
     )
     writer.write_partition(
         "gate_results",
