@@ -231,6 +231,8 @@ def test_a_careless_multimodal_crew_is_blocked_on_part_accuracy(flow):
 
 
 def test_accurate_parts_that_disagree_are_the_clients_not_the_annotators(flow):
+    # starter items with audio serve both part groups, each with its reference cut to its parts
+    flow["truth"].update(curate_starter_gold(flow["store"], "energy", "multimodal", n_items=20))
     batches = deliver(flow, 44, "jinneng-mine-safety", "d-mm-pairs", "multimodal", 40, disagreement_rate=0.5)
     reasons = set()
     for batch_id in batches:
@@ -238,6 +240,8 @@ def test_accurate_parts_that_disagree_are_the_clients_not_the_annotators(flow):
         run_qa(flow["instance"], flow["resources"], batch_id)
         verdict = gate(flow, batch_id)
         qa = flow["catalog"].read_partition("qa_results", batch_id).iloc[0]
+        assert flow["catalog"].read_partition("export_problems", batch_id).empty
+        assert qa.unannotated_tasks == 0 and qa.gold_tasks > qa.gold_required  # honeypots counted
         assert min(json.loads(qa.part_accuracy_json).values()) >= 0.95  # every part accurate
         if qa.cross_modal_consistency < 0.9:
             assert not verdict.passed and verdict.reason == "client_pairs_disagree"

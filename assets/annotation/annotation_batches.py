@@ -171,7 +171,8 @@ def batch_delivery(
     by_parts: dict[tuple[str, ...], list[str]] = {}
     for key, item in items.items():
         by_parts.setdefault(item_parts(item), []).append(key)
-    gold: dict[str, dict] = {}
+    # per part set: one starter item serves groups of different parts, with its reference cut to each
+    gold: dict[tuple[str, ...], dict[str, dict]] = {}
     honeypots: dict[tuple[str, ...], list[str]] = {}
     for parts in by_parts:
         references = earlier.query(
@@ -184,7 +185,7 @@ def batch_delivery(
         found = {row["item_key"]: _none_for_nan(row) for row in references.to_dict("records")}
         if not found:  # a client with no gold of its own yet meets the base's starter set
             found = starter_gold(store, delivery.industry, modality, parts, label_set)
-        gold.update(found)
+        gold[parts] = found
         honeypots[parts] = sorted(found)
 
     model = None
@@ -204,7 +205,7 @@ def batch_delivery(
     for batch in planned:
         prefix = f"batches/{batch.batch_id}/"
         files, version = batch_files(
-            batch, items, gold, predictions, modality, label_set, store.bucket, file_hashes
+            batch, items, gold[batch.parts], predictions, modality, label_set, store.bucket, file_hashes
         )
         for name, data in files.items():
             store.put(prefix + name, data)
@@ -231,7 +232,7 @@ def batch_delivery(
             }
         )
         for index, task in enumerate(batch.tasks):
-            source = gold[task.item_key] if task.honeypot else items[task.item_key]
+            source = gold[batch.parts][task.item_key] if task.honeypot else items[task.item_key]
             task_rows.append(
                 {
                     "batch_id": batch.batch_id,
