@@ -55,14 +55,22 @@ def prepare_environment(workdir: Path) -> None:
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 
 
+STARTER_ITEMS = 20  # per industry and modality
+
+
 def upload_simulated_deliveries(store, items_per_delivery: int, seed: int) -> tuple[int, dict[str, dict]]:
     """Write the simulated clients' deliveries, skipping any already there byte for byte.
 
     Returns how many were new and the truth of every item (keyed by item_key), for the annotators.
+    The base's curators also lay down a starter gold set per industry and modality (honeypots for
+    clients with no gold of their own yet), whose truth is included.
     """
-    from simulator import FAILURE_MODES, make_delivery, upload_bad_delivery, upload_delivery
+    from simulator import CLIENTS, FAILURE_MODES, make_delivery, upload_bad_delivery, upload_delivery
+    from simulator.starter_gold import curate_starter_gold
 
     uploaded, truth = 0, {}
+    for industry, modality in sorted({(CLIENTS[s.client_id].industry, s.modality) for s in DEMO_DELIVERIES}):
+        truth.update(curate_starter_gold(store, industry, modality, n_items=STARTER_ITEMS, seed=seed))
     for number, spec in enumerate(DEMO_DELIVERIES):
         delivery = make_delivery(
             seed + number,

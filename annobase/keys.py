@@ -82,3 +82,19 @@ def batch_of_export_key(key: str) -> str | None:
     """`annotations/{batch_id}/export.json` -> batch_id (unchecked); None for any other key."""
     segments = key[len(ANNOTATIONS) :].split("/") if key.startswith(ANNOTATIONS) else []
     return segments[0] if len(segments) == 2 and segments[1] == EXPORT_NAME else None
+
+
+STARTER_GOLD = "gold/starter/"
+STARTER_CLIENT = "annobase"
+
+
+def starter_gold_prefix(industry: str, modality: str) -> str:
+    """`gold/starter/{industry}/{modality}/`: the base's own curated gold for an industry and task, the
+    honeypots of a client with no gold yet. `set.json` lists the items and their references, which
+    never leave annobase; the items' media sit beside it under `items/`."""
+    return f"{STARTER_GOLD}{require_id(industry, 'industry')}/{require_id(modality, 'modality')}/"
+
+
+def starter_delivery_id(industry: str, modality: str) -> str:
+    """The delivery id starter gold items carry in a task's data (client `annobase`)."""
+    return require_id(f"starter-{industry}-{modality}"[:64], "delivery_id")

@@ -503,8 +503,10 @@ def record_gate(
     observed: float | None,
     threshold: float | None,
     run_id: str,
+    reason: str | None = None,
 ) -> Head:
-    """A gate verdict on a batch (`qa_row`: its qa_results row, which names the export it measured)."""
+    """A gate verdict on a batch (`qa_row`: its qa_results row, which names the export it measured);
+    `reason` is the gate's (`insufficient_gold`, `below_threshold`, ...) where it gives one."""
     facts = {
         "delivery_id": qa_row.delivery_id,
         "batch_id": qa_row.batch_id,
@@ -516,6 +518,7 @@ def record_gate(
         "failed_expectations": list(failed),
         "export_etag": _present(qa_row, "export_etag"),
         "tasks_version": _present(qa_row, "tasks_version"),
+        **({"reason": reason} if reason else {}),
     }
     return append(store, qa_row.client_id, [(GATE, facts)], run_id)
 

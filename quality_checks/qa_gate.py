@@ -1,8 +1,12 @@
-"""The quality gate: Great Expectations suites over a batch's QA tables, as blocking asset checks.
+"""The quality gate: Great Expectations suites over a batch's QA tables, as asset checks.
 
-`qa_gate` holds a batch to the base's thresholds (text accuracy, speech accuracy, cross-modal
-consistency, image box F1, from configuration) and `qa_tables_valid` holds every QA table to its
-schema and ranges. The GX validation result is kept in the store next to each verdict.
+`qa_gate` holds a batch to the base's thresholds (text accuracy, speech accuracy, image box F1; a
+multimodal batch to each part's label accuracy and then cross-modal consistency, from configuration)
+on enough gold: no fewer gold tasks answered than the GB/T 2828.1 review sample of its size
+(`assets.quality.gold_sampling`, whose docstring says how threshold and plan combine). Its verdict
+names a reason (`insufficient_gold`, `below_threshold`, ...) and the accuracy's 95 % interval.
+`qa_tables_valid` holds every QA table to its schema and ranges. The GX validation result is kept in
+the store next to each verdict.
 
 A verdict is not an outage. A batch the gate blocks is a business outcome: `qa_gate` fails as a
 check on a run that succeeds, and the run is tagged `annobase/verdict=blocked` (or `passed`), so
@@ -23,6 +27,8 @@ import dagster as dg
 from annobase import ledger
 from annobase.settings import load_settings
 from assets.partitions import batches_partitions
+from assets.quality.batch_quality import ACCURACY
+from assets.quality.gold_sampling import PAIRS_DISAGREE, GoldVerdict, gold_verdict
 from assets.quality.qa_results import qa_results
 from quality_checks.gx_runner import SuiteOutcome, validate_dataframe
 from quality_checks.raw_items_checks import check_metadata
@@ -39,12 +45,26 @@ VERDICT_TAG = "annobase/verdict"
 SCORE_COLUMNS = ("text_accuracy", "speech_accuracy", "image_box_f1", "cross_modal_consistency")
 
 
-def gate_expectations(metric: str, threshold: float):
+def gate_expectations(
+    metric: str, threshold: float, gold_required: int = 1, accuracy: tuple[str, float] | None = None
+):
+    """`accuracy` (column, threshold): also hold the accuracy on gold and every part's (the
+    `min_part_accuracy` column) to it, for multimodal batches gated on consistency."""
+
     def build(expectations):
+        held = [(metric, threshold)] + ([accuracy, ("min_part_accuracy", accuracy[1])] if accuracy else [])
         return [
-            expectations.ExpectColumnValuesToNotBeNull(column=metric),
-            expectations.ExpectColumnValuesToBeBetween(column=metric, min_value=threshold, max_value=1.0),
+            *[
+                expectation
+                for column, bar in held
+                for expectation in (
+                    expectations.ExpectColumnValuesToNotBeNull(column=column),
+                    expectations.ExpectColumnValuesToBeBetween(column=column, min_value=bar, max_value=1.0),
+                )
+            ],
             expectations.ExpectColumnValuesToBeBetween(column="gold_annotations", min_value=1),
+            # enough gold: the review sample of GB/T 2828.1 for the batch's size, reviewed or honeypots
+            expectations.ExpectColumnValuesToBeBetween(column="gold_tasks", min_value=max(1, gold_required)),
             expectations.ExpectColumnValuesToBeBetween(column="tasks", min_value=1),
             # a task nobody answered has no consensus: the batch is not finished
             expectations.ExpectColumnValuesToBeBetween(column="unannotated_tasks", min_value=0, max_value=0),
@@ -58,6 +78,30 @@ def gate_expectations(metric: str, threshold: float):
         ]
 
     return build
+
+
+def judge(row, thresholds: dict[str, float]) -> tuple[GoldVerdict, str, float | None]:
+    """The batch's verdict from its QA row, the accuracy column it stands on and that column's value."""
+    column = ACCURACY[row.modality]
+    accuracy = _number(row[column])
+    consistency = None
+    parts = None
+    if row.modality == "multimodal":
+        parts = json.loads(row.part_accuracy_json) if isinstance(row.part_accuracy_json, str) else {}
+        consistency = (_number(row.cross_modal_consistency), thresholds["cross_modal_consistency"])
+    verdict = gold_verdict(
+        int(row.gold_tasks or 0),
+        int(row.gold_required or 0),
+        accuracy,
+        thresholds[column],
+        part_accuracy=parts,
+        consistency=consistency,
+    )
+    return verdict, column, accuracy
+
+
+def _number(value) -> float | None:
+    return None if value is None or value != value else float(value)
 
 
 def consensus_expectations(expectations):
@@ -101,6 +145,8 @@ def record_gate(
     threshold: float | None = None,
     annotators_below: list | None = None,
     gx_keys: list[str],
+    verdict: GoldVerdict | None = None,
+    interval: tuple[float | None, float | None] = (None, None),
 ) -> None:
     """One `gate_results` row per batch and check, replaced by each run: what later steps consult.
 
@@ -108,10 +154,19 @@ def record_gate(
     the QA row it judged: a verdict that could not be written whole leaves the batch without a verdict
     on its current data, which later steps read as not passed."""
     failed = [f"{f.expectation}({f.column})" for outcome in outcomes for f in outcome.failures]
-    passed = all(outcome.success for outcome in outcomes)
+    passed = all(outcome.success for outcome in outcomes) and (verdict is None or verdict.passed)
     # the verdict enters the ledger before the catalog, where it lets data flow on (write-ahead)
     ledger.record_gate(
-        writer.store, qa_row, check_name, passed, failed, metric, observed, threshold, context.run.run_id
+        writer.store,
+        qa_row,
+        check_name,
+        passed,
+        failed,
+        metric,
+        observed,
+        threshold,
+        context.run.run_id,
+        reason=None if verdict is None else verdict.reason,
     )
     writer.write_partition(
         "gate_results",
@@ -128,6 +183,9 @@ def record_gate(
                 "threshold": threshold,
                 "failed_expectations": json.dumps(failed),
                 "annotators_below": json.dumps(annotators_below or []),
+                "reason": None if verdict is None else verdict.reason,
+                "observed_low": interval[0],
+                "observed_high": interval[1],
                 "export_etag": qa_row.export_etag,
                 "tasks_version": qa_row.tasks_version if isinstance(qa_row.tasks_version, str) else None,
                 "gx_result_key": ", ".join(gx_keys),
@@ -145,22 +203,40 @@ def qa_gate(
     writer, store = catalog.open(), object_store.open()
     result = writer.read_partition("qa_results", batch_id)
     row = result.iloc[0]
+    thresholds = load_settings().thresholds
+    verdict, column, accuracy = judge(row, thresholds)
     metric = GATED_METRIC[row.modality]
-    threshold = load_settings().thresholds[metric]
-    outcome = validate_dataframe(result, "qa_gate", gate_expectations(metric, threshold))
+    if metric == column:
+        outcome = validate_dataframe(
+            result, "qa_gate", gate_expectations(metric, thresholds[metric], int(row.gold_required))
+        )
+    else:  # multimodal: each part's accuracy on gold, then consistency
+        parts = json.loads(row.part_accuracy_json) if isinstance(row.part_accuracy_json, str) else {}
+        framed = result.assign(min_part_accuracy=min(parts.values(), default=None))
+        outcome = validate_dataframe(
+            framed,
+            "qa_gate",
+            gate_expectations(
+                metric, thresholds[metric], int(row.gold_required), (column, thresholds[column])
+            ),
+        )
     cards = writer.read_partition("scorecards", batch_id)
-    below = cards[cards.gold_accuracy < threshold].sort_values("gold_accuracy")
-    annotators_below = [
-        {
-            "annotator": int(card.annotator),
-            "email": email if isinstance(email := getattr(card, "annotator_email", None), str) else None,
-            "gold_accuracy": round(float(card.gold_accuracy), 4),
-        }
-        for card in below.itertuples()
-    ]
-    observed = None if row[metric] != row[metric] else float(row[metric])
+    below = cards[cards.gold_accuracy < thresholds[column]].sort_values("gold_accuracy")
+    # when every part is accurate and the parts still disagree, the client's data does: nobody is named
+    annotators_below = (
+        []
+        if verdict.reason == PAIRS_DISAGREE
+        else [
+            {
+                "annotator": int(card.annotator),
+                "email": email if isinstance(email := getattr(card, "annotator_email", None), str) else None,
+                "gold_accuracy": round(float(card.gold_accuracy), 4),
+            }
+            for card in below.itertuples()
+        ]
+    )
+    interval = (_number(row.accuracy_low), _number(row.accuracy_high))
     gx_key = _keep_result(store, row, outcome)
-    verdict = "passed" if outcome.success else "blocked"
     record_gate(
         writer,
         context,
@@ -168,22 +244,38 @@ def qa_gate(
         "qa_gate",
         [outcome],
         row,
-        metric=metric,
-        observed=observed,
-        threshold=threshold,
+        metric=column,
+        observed=accuracy,
+        threshold=thresholds[column],
         annotators_below=annotators_below,
         gx_keys=[gx_key],
+        verdict=verdict,
+        interval=interval,
     )
-    context.instance.add_run_tags(context.run.run_id, {VERDICT_TAG: verdict})
+    passed = outcome.success and verdict.passed
+    context.instance.add_run_tags(context.run.run_id, {VERDICT_TAG: "passed" if passed else "blocked"})
     return dg.AssetCheckResult(
-        passed=outcome.success,
+        passed=passed,
         metadata={
             **check_metadata(outcome),
-            "metric": metric,
-            "observed": dg.MetadataValue.float(observed)
-            if observed is not None
+            "reason": verdict.reason,
+            "verdict": verdict.detail,
+            "metric": column,
+            "observed": dg.MetadataValue.float(accuracy)
+            if accuracy is not None
             else "not measured (no gold)",
-            "threshold": dg.MetadataValue.float(threshold),
+            "observed_95_interval": dg.MetadataValue.json(list(interval)),
+            "threshold": dg.MetadataValue.float(thresholds[column]),
+            "gold_tasks": int(row.gold_tasks or 0),
+            "gold_required": int(row.gold_required),
+            **(
+                {
+                    "part_accuracy": dg.MetadataValue.json(parts),
+                    "cross_modal_consistency": _number(row.cross_modal_consistency),
+                }
+                if row.modality == "multimodal"
+                else {}
+            ),
             "annotators_below_threshold": dg.MetadataValue.json(annotators_below),
             "gx_result": gx_key,
         },

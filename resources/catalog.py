@@ -39,7 +39,17 @@ READ_THREADS = 16
 # Tables kept under catalog/{table}/{client_id}/ (one file per delivery, or per batch for `exports`), so
 # a client's questions read only its own files; the others are kept per batch, per release or whole.
 CLIENT_TABLES = frozenset(
-    {"deliveries", "raw_items", "rejections", "clean_items", "text_lsh", "batches", "batch_tasks", "exports"}
+    {
+        "deliveries",
+        "raw_items",
+        "rejections",
+        "clean_items",
+        "text_lsh",
+        "batches",
+        "batch_tasks",
+        "honeypot_references",
+        "exports",
+    }
 )
 
 

@@ -1,11 +1,10 @@
 """The outside world's annotation tool: Label Studio with a crew of simulated annotators and a reviewer.
 
 It takes a batch as annobase writes it (`batches/{batch_id}/tasks.json` and `batch.json`), has each
-task labelled by as many crew members as the batch asks (each at their known accuracy), lets a
-reviewer mark a share of the tasks with the true answer (ground truth), and writes
-`annotations/{batch_id}/export.json` the way Label Studio 1.23.2 exports: task and annotation ids,
-`completed_by`, `lead_time` (null on imported annotations), honeypots' imported gold coming back as
-ground truth, now and then a cancelled annotation.
+task labelled by as many crew members as the batch asks (each at their known accuracy; honeypots are
+tasks like any other to them), has a reviewer label the batch's `review_item_keys` with the true
+answer (ground truth), and writes `annotations/{batch_id}/export.json` the way Label Studio 1.23.2
+exports: task and annotation ids, `completed_by`, `lead_time`, now and then a cancelled annotation.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ import numpy as np
 
 from simulator.annotators import Annotator, annotate_boxes, annotate_transcript
 
-REVIEWER_ID = 1  # the project owner reviews, and also imported the honeypots: as in the fixtures
-REVIEW_RATE = 0.3
+REVIEWER_ID = 1  # the project owner reviews: as in the fixtures
 CANCEL_RATE = 0.01
 IMAGE_SIZE = (320, 240)  # what simulator.media draws
 
@@ -149,27 +147,31 @@ def complete_batch(
     truth: Mapping[str, dict],
     crew: Sequence[Annotator],
     seed: int = 0,
-    review_rate: float = REVIEW_RATE,
+    review_rate: float = 0.0,
     cancel_rate: float = CANCEL_RATE,
+    review_sample: bool = True,
 ) -> str:
-    """Annotate a batch and write its export; returns the export's key. `truth` is keyed by item_key."""
+    """Annotate a batch and write its export; returns the export's key. `truth` is keyed by item_key.
+
+    The reviewer labels the batch's `review_item_keys` (none with `review_sample=False`, a tool that
+    skips the review) and, with `review_rate`, more tasks up to that share of the batch."""
     tasks = json.loads(store.get(f"batches/{batch_id}/tasks.json"))
     plan = json.loads(store.get(f"batches/{batch_id}/batch.json"))
     modality, parts, label_set = plan["modality"], plan["parts"], plan["label_set"]
     rng = np.random.default_rng(int(hashlib.sha256(f"{seed}/{batch_id}".encode()).hexdigest()[:12], 16))
     started = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    # the reviewer checks a fixed share of the batch's own tasks (at least four), never a honeypot
-    own = [index for index, planned in enumerate(plan["tasks"]) if not planned["honeypot"]]
-    reviewed = set(rng.choice(own, size=min(len(own), max(4, round(review_rate * len(own)))), replace=False))
+    asked = set(plan.get("review_item_keys", [])) if review_sample else set()
+    reviewed = {index for index, planned in enumerate(plan["tasks"]) if planned["item_key"] in asked}
+    others = [index for index in range(len(tasks)) if index not in reviewed]
+    extra = min(len(others), max(0, round(review_rate * len(tasks)) - len(reviewed)))
+    reviewed |= {int(index) for index in rng.choice(others, size=extra, replace=False)} if extra else set()
     ids = itertools.count(1)
     export = []
     for index, (task, planned) in enumerate(zip(tasks, plan["tasks"], strict=True)):
         task_id = index + 1
         data = task["data"]
         item_truth = truth[f"{data['client_id']}/{data['delivery_id']}/{data['item_id']}"]
-        given = [
-            (REVIEWER_ID, imported["result"], True, None, False) for imported in task.get("annotations", [])
-        ]
+        given = []
         # a task someone skips (cancels) goes to the next annotator in line, as Label Studio hands it on
         order = [crew[i] for i in rng.permutation(len(crew))]
         wanted = min(planned["annotators"], len(crew))

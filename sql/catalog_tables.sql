@@ -108,6 +108,7 @@ CREATE TABLE batches (
     tasks            INTEGER NOT NULL,
     honeypots        INTEGER NOT NULL,
     overlap_tasks    INTEGER NOT NULL,
+    review_tasks     INTEGER,            -- the review sample (GB/T 2828.1, level II): gold the gate needs
     tasks_key        VARCHAR NOT NULL,
     config_key       VARCHAR NOT NULL,
     tasks_version    VARCHAR,            -- digest of the tasks and the file bytes behind them; every task carries it
@@ -124,7 +125,19 @@ CREATE TABLE batch_tasks (
     delivery_id      VARCHAR NOT NULL,
     item_id          VARCHAR NOT NULL,
     annotators       INTEGER NOT NULL,
-    honeypot         BOOLEAN NOT NULL
+    honeypot         BOOLEAN NOT NULL,
+    review           BOOLEAN             -- in the review sample: comes back with a ground_truth annotation
+);
+
+-- The references of a batch's honeypots (partition: the delivery), kept by annobase and never written
+-- into tasks: the answers on return are scored against them.
+CREATE TABLE honeypot_references (
+    batch_id         VARCHAR NOT NULL,
+    item_key         VARCHAR NOT NULL,
+    client_id        VARCHAR NOT NULL,   -- of the batch, not of the honeypot item
+    delivery_id      VARCHAR NOT NULL,
+    source           VARCHAR NOT NULL,   -- client (its earlier gold) | starter (the base's starter set)
+    result_json      VARCHAR NOT NULL    -- the Label Studio result list of the reference
 );
 
 -- Reviewed references (ground_truth annotations) from finished batches, with what a honeypot task
@@ -217,6 +230,13 @@ CREATE TABLE qa_results (
     cross_modal_consistency  DOUBLE,
     krippendorff_alpha       DOUBLE,
     mean_item_agreement      DOUBLE,
+    gold_tasks               INTEGER,            -- gold tasks (reviewed or honeypots) annotators answered
+    gold_required            INTEGER,            -- the review sample size (GB/T 2828.1) the gate needs
+    unreviewed_tasks         INTEGER,            -- tasks of the review sample that came back without ground truth
+    gold_labels              INTEGER,            -- labels (transcripts, box sets) scored against gold
+    accuracy_low             DOUBLE,             -- Wilson 95 % interval of the gated accuracy
+    accuracy_high            DOUBLE,
+    part_accuracy_json       VARCHAR,            -- multimodal: {part: label accuracy on gold}
     export_etag              VARCHAR,            -- the export version measured (exports)
     tasks_version            VARCHAR,            -- the batch version its tasks were read against
     dagster_run_id           VARCHAR NOT NULL,
@@ -263,6 +283,9 @@ CREATE TABLE gate_results (
     threshold           DOUBLE,
     failed_expectations VARCHAR NOT NULL,   -- JSON list
     annotators_below    VARCHAR NOT NULL,   -- JSON list of {annotator, gold_accuracy}
+    reason              VARCHAR,            -- qa_gate: passed | insufficient_gold | below_threshold | part_below_threshold | client_pairs_disagree
+    observed_low        DOUBLE,             -- the observed accuracy's Wilson 95 % interval
+    observed_high       DOUBLE,
     export_etag         VARCHAR,            -- the export version judged: a verdict counts only for it
     tasks_version       VARCHAR,            -- and for this version of the batch's tasks
     gx_result_key       VARCHAR NOT NULL,

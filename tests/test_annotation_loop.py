@@ -14,11 +14,14 @@ from resources import CatalogResource
 from sensors.annotation_exports import annotation_exports
 from simulator import make_delivery, upload_delivery
 from simulator.annotation_tool import complete_batch
-from simulator.annotators import default_crew
+from simulator.annotators import Annotator, default_crew
 
 CREW = default_crew(seed=4)
 GOOD_CREW = [member for member in CREW if member.accuracy is not None and member.accuracy > 0.9]
 BAD_CREW = [member for member in CREW if member not in GOOD_CREW]  # the careless one and the spammer
+# on a 40-task batch's gold (20-odd labels) the gate cannot tell a 0.98 crew from a 0.90 one
+# (benchmarks/RESULTS.md, oc): a crew it passes at that size, whatever the draw, is better still
+SHARP_CREW = [Annotator(member.annotator_id, 0.995, member.lead_time_mean) for member in GOOD_CREW]
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ def test_a_good_crew_passes_the_gate_and_the_client_gets_its_labels(flow, modali
     for batch_id in batches:
         tasks = json.loads(flow["store"].get(f"batches/{batch_id}/tasks.json"))
         assert all(set(task["data"]) >= {"item_id", "client_id", "delivery_id"} for task in tasks)
-        result = annotate_and_check(flow, batch_id, GOOD_CREW)
+        result = annotate_and_check(flow, batch_id, SHARP_CREW)
         assert result.success and check_passed(result, "qa_gate") and check_passed(result, "qa_tables_valid")
 
     delivered = run_client_delivery(flow["instance"], flow["resources"], f"{client}/d-loop-{modality}")
@@ -163,7 +166,8 @@ def test_later_batches_carry_earlier_gold_as_honeypots(flow):
     [batch_id] = batches_of(flow, client, "d-gold-002")
     tasks = json.loads(flow["store"].get(f"batches/{batch_id}/tasks.json"))
     honeypots = [task for task in tasks if task["data"]["delivery_id"] == "d-gold-001"]
-    assert honeypots and all(task["annotations"][0]["ground_truth"] for task in honeypots)
+    # ordinary tasks to the tool: their references stay with annobase
+    assert honeypots and not any("annotations" in task for task in tasks)
     result = annotate_and_check(flow, batch_id, GOOD_CREW)
     assert result.success
     consensus = flow["catalog"].read_partition("consensus", batch_id)

@@ -58,7 +58,7 @@ def test_a_batch_cut_again_after_a_reupload_never_inherits_its_verdict(base):
     assert run_flow_for_delivery(base.instance, base.resources, "datong-schools/d-ver-001").success
     plan = json.loads(base.store.get(f"batches/{batch_id}/batch.json"))
     assert plan["tasks_version"] != old_version
-    assert sum(not task["honeypot"] for task in plan["tasks"]) == 11
+    assert sum(task["item_key"].startswith("datong-schools/d-ver-001/") for task in plan["tasks"]) == 11
     assert not gates(base, "datong-schools", "d-ver-001").passed.eq(True).any()
 
     # the export still under annotations/ answers the old tasks: judged again, it passes nothing

@@ -16,6 +16,7 @@ from assets.annotation.batching import PlannedBatch, batch_number, plan_batches
 from assets.annotation.label_studio_config import labeling_config
 from assets.annotation.label_studio_tasks import build_task, choices_result
 from assets.annotation.prelabel import LabelModel, train_label_model
+from assets.annotation.starter_gold import starter_gold
 from assets.cleaning.clean_items import clean_items, quarantine_step, working_on
 from assets.intake import delivery_lease
 from assets.intake.raw_items import INTAKE_RETRIES, is_transient
@@ -37,17 +38,13 @@ def item_parts(item: dict) -> tuple[str, ...]:
     return tuple(part for part in ("image", "text", "audio") if present[part] is not None)
 
 
-def task_for(
-    item: dict, modality: str, bucket: str, gold_result: list | None, prediction: dict | None
-) -> dict:
-    urls = {part: f"s3://{bucket}/{item[key]}" for part, key in PART_KEYS.items() if item.get(key)}
+def task_for(item: dict, modality: str, parts: tuple[str, ...], bucket: str, prediction: dict | None) -> dict:
+    """The item as annotators see it, on the batch's `parts` (an item that joined a sibling batch is
+    shown the parts that batch labels). A honeypot is built the same way: its reference stays out."""
+    shown = [part for part in parts if part in PART_KEYS and item.get(PART_KEYS[part])]
+    urls = {part: f"s3://{bucket}/{item[PART_KEYS[part]]}" for part in shown}
     return build_task(
-        item,
-        modality,
-        urls,
-        text=item.get("text"),
-        prediction=prediction,
-        gold={"result": gold_result} if gold_result else None,
+        item, modality, urls, text=item.get("text") if "text" in parts else None, prediction=prediction
     )
 
 
@@ -86,17 +83,18 @@ def batch_files(
     bucket: str,
     file_hashes: dict[str, dict[str, str]],
 ) -> tuple[dict[str, bytes], str]:
-    """`tasks.json` and `config.xml` as Label Studio imports them, and `batch.json`: who labels what;
-    and the tasks' version, which every task carries in its data (`tasks_version`) so each answer in
-    an export names the version of the batch it answers. `file_hashes`: item_key -> part -> sha256."""
+    """`tasks.json` and `config.xml` as Label Studio imports them, and `batch.json`: who labels what and
+    which items a reviewer labels as ground truth (`review_item_keys`); and the tasks' version, which
+    every task carries in its data (`tasks_version`) so each answer in an export names the version of
+    the batch it answers. `file_hashes`: item_key -> part -> sha256.
+    Honeypots go out as ordinary tasks; their references stay in the catalog (`honeypot_references`)."""
     tasks = []
     for planned in batch.tasks:
         if planned.honeypot:
-            reference = gold[planned.item_key]
-            tasks.append(task_for(reference, modality, bucket, json.loads(reference["result_json"]), None))
+            tasks.append(task_for(gold[planned.item_key], modality, batch.parts, bucket, None))
         else:
             item = items[planned.item_key]
-            tasks.append(task_for(item, modality, bucket, None, predictions.get(planned.item_key)))
+            tasks.append(task_for(item, modality, batch.parts, bucket, predictions.get(planned.item_key)))
     version = tasks_version(
         tasks,
         {task.item_key: file_hashes.get(task.item_key, {}) for task in batch.tasks if not task.honeypot},
@@ -109,10 +107,9 @@ def batch_files(
         "modality": modality,
         "label_set": label_set,
         "parts": list(batch.parts),
-        "tasks": [
-            {"item_key": task.item_key, "annotators": task.annotators, "honeypot": task.honeypot}
-            for task in batch.tasks
-        ],
+        # honeypots are not told apart from the batch's own tasks: the tool never learns which they are
+        "tasks": [{"item_key": task.item_key, "annotators": task.annotators} for task in batch.tasks],
+        "review_item_keys": [task.item_key for task in batch.tasks if task.review],
     }
     return {
         "tasks.json": json.dumps(tasks, ensure_ascii=False, indent=1).encode(),
@@ -177,12 +174,13 @@ def batch_delivery(
 ) -> tuple[dict, list[str]]:
     """Cut one delivery's kept items into batches; returns its metadata and the new batch ids.
 
-    Honeypots come from `earlier`, the client's reviewed batches, and the pre-label model learns
-    from `examples` of its other deliveries, both as they were when the run's batching began."""
+    Honeypots come from `earlier`, the client's reviewed batches (or the base's starter gold when the
+    client has none); their references go to `honeypot_references`, never into tasks. The pre-label
+    model learns from `examples` of its other deliveries, both as they were when the run's batching began."""
     kept = writer.read_partition("clean_items", ref.partition_key, missing_ok=True)
     kept = kept[kept.status == "kept"]
     if kept.empty:
-        for table in ("batches", "batch_tasks"):
+        for table in ("batches", "batch_tasks", "honeypot_references"):
             writer.write_partition(table, ref.partition_key, [])
         return {"batches": 0, "dagster/row_count": 0}, []
     delivery = writer.read_partition("deliveries", ref.partition_key).iloc[0]
@@ -193,7 +191,8 @@ def batch_delivery(
     by_parts: dict[tuple[str, ...], list[str]] = {}
     for key, item in items.items():
         by_parts.setdefault(item_parts(item), []).append(key)
-    gold: dict[str, dict] = {}
+    # per part set: one starter item serves groups of different parts, with its reference cut to each
+    gold: dict[tuple[str, ...], dict[str, dict]] = {}
     honeypots: dict[tuple[str, ...], list[str]] = {}
     for parts in by_parts:
         references = earlier.query(
@@ -203,9 +202,11 @@ def batch_delivery(
             parts=list(parts),
             delivery_id=ref.delivery_id,
         )
-        for row in references.to_dict("records"):
-            gold[row["item_key"]] = _none_for_nan(row)
-        honeypots[parts] = list(references.item_key)
+        found = {row["item_key"]: _none_for_nan(row) for row in references.to_dict("records")}
+        if not found:  # a client with no gold of its own yet meets the base's starter set
+            found = starter_gold(store, delivery.industry, modality, parts, label_set)
+        gold[parts] = found
+        honeypots[parts] = sorted(found)
 
     model = None
     if modality == "text":
@@ -217,14 +218,14 @@ def batch_delivery(
     file_hashes: dict[str, dict[str, str]] = {}
     for item_key, part, sha256 in zip(raw.item_key, raw.part, raw.sha256, strict=True):
         file_hashes.setdefault(item_key, {})[part] = sha256
-    batch_rows, task_rows = [], []
+    batch_rows, task_rows, reference_rows = [], [], []
     earlier_ids = writer.read_partition("batches", ref.partition_key, missing_ok=True)
     known_ids = {batch_number(batch_id): batch_id for batch_id in earlier_ids.get("batch_id", [])}
     planned = plan_batches(ref, by_parts, honeypots, settings.annotation, known_ids)
     for batch in planned:
         prefix = f"batches/{batch.batch_id}/"
         files, version = batch_files(
-            batch, items, gold, predictions, modality, label_set, store.bucket, file_hashes
+            batch, items, gold[batch.parts], predictions, modality, label_set, store.bucket, file_hashes
         )
         for name, data in files.items():
             store.put(prefix + name, data)
@@ -242,6 +243,7 @@ def batch_delivery(
                 "tasks": len(batch.tasks),
                 "honeypots": sum(task.honeypot for task in batch.tasks),
                 "overlap_tasks": sum(task.annotators > 1 and not task.honeypot for task in batch.tasks),
+                "review_tasks": sum(task.review for task in batch.tasks),
                 "tasks_key": prefix + "tasks.json",
                 "config_key": prefix + "config.xml",
                 "tasks_version": version,
@@ -250,7 +252,7 @@ def batch_delivery(
             }
         )
         for index, task in enumerate(batch.tasks):
-            source = gold[task.item_key] if task.honeypot else items[task.item_key]
+            source = gold[batch.parts][task.item_key] if task.honeypot else items[task.item_key]
             task_rows.append(
                 {
                     "batch_id": batch.batch_id,
@@ -261,9 +263,22 @@ def batch_delivery(
                     "item_id": source["item_id"],
                     "annotators": task.annotators,
                     "honeypot": task.honeypot,
+                    "review": task.review,
                 }
             )
+            if task.honeypot:
+                reference_rows.append(
+                    {
+                        "batch_id": batch.batch_id,
+                        "item_key": task.item_key,
+                        "client_id": ref.client_id,
+                        "delivery_id": ref.delivery_id,
+                        "source": "starter" if source["client_id"] != ref.client_id else "client",
+                        "result_json": source["result_json"],
+                    }
+                )
     ledger.record_batches(store, ref, task_rows, run_id)  # before the rows: write-ahead
+    writer.write_partition("honeypot_references", ref.partition_key, reference_rows)
     writer.write_partition("batch_tasks", ref.partition_key, task_rows)
     writer.write_partition("batches", ref.partition_key, batch_rows)
     batch_ids = [batch.batch_id for batch in planned]
@@ -271,6 +286,8 @@ def batch_delivery(
         "batches": len(planned),
         "tasks": len(task_rows),
         "honeypots": sum(row["honeypots"] for row in batch_rows),
+        "starter_honeypots": sum(row["source"] == "starter" for row in reference_rows),
+        "review_tasks": sum(row["review_tasks"] for row in batch_rows),
         "dagster/row_count": len(batch_rows),
         "batch_ids": dg.MetadataValue.json(batch_ids),
         "prelabel_model": model.version if model else "none (nothing to learn from yet)",

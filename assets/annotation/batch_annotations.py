@@ -48,6 +48,8 @@ def batch_annotations(
     quarantine_prefix = f"quarantine/{batch.client_id}/{batch.delivery_id}/batches/{batch_id}/"
     version = batch.get("tasks_version")
     tasks = writer.query("batch_task_items", batch_id=batch_id)
+    kept = writer.query("batch_honeypot_references", client_id=batch.client_id, batch_id=batch_id)
+    references = dict(zip(kept.item_key, map(json.loads, kept.result_json), strict=True))
     try:
         parsed = parse_export(
             raw,
@@ -56,6 +58,7 @@ def batch_annotations(
             list(batch.label_set),
             version if isinstance(version, str) else None,
             batch_items=tasks.item_key.tolist(),
+            references=references,
         )
         problems, rows = parsed.problems, parsed.annotations
     except ExportRejected as rejected:

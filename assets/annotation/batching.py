@@ -1,8 +1,14 @@
-"""Cutting a delivery's kept items into annotation batches, with overlap and honeypots.
+"""Cutting a delivery's kept items into annotation batches, with overlap, honeypots and a review sample.
 
 Deterministic per delivery (seeded by its partition key), so re-planning a delivery gives the same
 batches. Items are grouped by their set of parts first: a Label Studio project shows one labeling
-config, and a config naming a part a task lacks does not load.
+config, and a config naming a part a task lacks does not load. A group too small to be a batch of its
+own (a few multimodal items with an extra part) joins the biggest sibling group whose parts it has,
+and is labelled on those parts.
+
+Every batch carries gold: honeypots (references annobase keeps, shown as ordinary tasks) and a review
+sample of its own tasks, sized by GB/T 2828.1 for the batch's size, which a reviewer labels as
+ground truth.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 from annobase.keys import DeliveryRef
 from annobase.settings import Annotation
+from assets.quality.gold_sampling import review_sample_size
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class PlannedTask:
     item_key: str
     annotators: int
     honeypot: bool
+    review: bool = False  # in the review sample: a reviewer labels it as ground truth
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ ID_PREFIX_CHARS = 16
 # share a batch id unless someone finds a 100-bit collision (birthday bound ~2^50 deliveries).
 DIGEST_CHARS = 20
 BATCH_NUMBER = re.compile(r"-b(\d+)$")
+# a part group with fewer items than this joins a sibling batch when one has parts it shares
+MIN_BATCH_TASKS = 4
 
 
 def batch_id_for(ref: DeliveryRef, number: int) -> str:
@@ -55,6 +65,24 @@ def batch_number(batch_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def join_small_groups(items_by_parts: dict[tuple[str, ...], list[str]]) -> dict[tuple[str, ...], list[str]]:
+    """Groups of fewer than MIN_BATCH_TASKS items moved into the biggest group whose parts they all
+    have (they are labelled on those parts); a group with no such sibling stays on its own."""
+    groups = {parts: list(keys) for parts, keys in items_by_parts.items()}
+    for parts in sorted(groups, key=lambda parts: (len(groups[parts]), parts)):
+        if len(groups[parts]) >= MIN_BATCH_TASKS:
+            continue
+        siblings = [
+            other
+            for other in groups
+            if other != parts and set(other) <= set(parts) and len(groups[other]) >= MIN_BATCH_TASKS
+        ]
+        if siblings:
+            target = max(siblings, key=lambda other: (len(groups[other]), other))
+            groups[target] += groups.pop(parts)
+    return groups
+
+
 def plan_batches(
     ref: DeliveryRef,
     items_by_parts: dict[tuple[str, ...], list[str]],
@@ -62,23 +90,28 @@ def plan_batches(
     settings: Annotation,
     known_ids: Mapping[int, str] | None = None,
 ) -> list[PlannedBatch]:
-    """Batches of at most `batch_size` items, of near-equal sizes; a share overlapped, honeypots mixed in.
+    """Batches of at most `batch_size` items, of near-equal sizes; a share overlapped, honeypots mixed in,
+    a review sample of the size GB/T 2828.1 gives for the batch's own tasks.
 
     `known_ids` (number -> id) are the ids the delivery's batches already have: planned again, a
     delivery keeps them, whatever format they were made in."""
     known_ids = known_ids or {}
     rng = random.Random(ref.partition_key)
     batches = []
-    for parts in sorted(items_by_parts):
-        keys = items_by_parts[parts]
+    groups = join_small_groups(items_by_parts)
+    for parts in sorted(groups):
+        keys = groups[parts]
         gold = honeypots_by_parts.get(parts, [])
         # as many batches as the size allows, of near-equal sizes (no batch of 3 left over)
         count = -(-len(keys) // settings.batch_size)
         for number in range(count):
             chunk = keys[number * len(keys) // count : (number + 1) * len(keys) // count]
             overlapped = set(rng.sample(chunk, round(len(chunk) * settings.overlap_share)))
+            reviewed = set(rng.sample(chunk, review_sample_size(len(chunk))))
             tasks = [
-                PlannedTask(key, settings.overlap_annotators if key in overlapped else 1, False)
+                PlannedTask(
+                    key, settings.overlap_annotators if key in overlapped else 1, False, key in reviewed
+                )
                 for key in chunk
             ]
             wanted = min(len(gold), max(1, round(len(chunk) * settings.honeypot_share))) if gold else 0

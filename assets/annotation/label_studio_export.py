@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from reprlib import repr as short
 
@@ -39,6 +39,9 @@ LABEL_OUTSIDE_LABEL_SET = "label_outside_label_set"
 MALFORMED_RESULT = "malformed_result"
 STALE_TASK = "stale_task"  # the task answers an earlier cut of the batch (its tasks_version differs)
 TASK_NOT_IN_BATCH = "task_not_in_batch"  # an item of another batch (or client), not of this one
+
+# the annotator of a honeypot's reference: annobase itself, which kept it (Label Studio's users start at 1)
+REFERENCE_ANNOTATOR = 0
 
 # Label Studio clamps boxes to the image; this absorbs float rounding at the right and bottom edges
 EDGE_TOLERANCE = 1e-6
@@ -127,6 +130,7 @@ class _Context:
     label_set: frozenset[str]
     tasks_version: str | None
     batch_items: frozenset[str] | None
+    references: Mapping[str, list]
 
     @property
     def per_part(self) -> bool:
@@ -141,19 +145,23 @@ def parse_export(
     label_set: list[str],
     tasks_version: str | None = None,
     batch_items: Collection[str] | None = None,
+    references: Mapping[str, list] | None = None,
 ) -> ParsedExport:
     """Rows for every non-cancelled annotation and every prediction of the tasks that read cleanly.
 
     With `tasks_version` (the batch's current cut), a task whose data names another version answers
     tasks annotators are no longer shown, and is set aside as stale. With `batch_items` (the item
     keys `client/delivery/item` of the batch's tasks), a task naming any other item is set aside: a
-    tool mixing up projects must not score one client's answers as another's batch."""
+    tool mixing up projects must not score one client's answers as another's batch. `references`
+    (item key -> Label Studio result list) are the honeypots' references annobase kept: each such task
+    gets its reference as the ground truth row, and any ground truth the tool sent for it is ignored."""
     context = _Context(
         require_id(batch_id, "batch_id"),
         modality_spec(modality),
         frozenset(label_set),
         tasks_version,
         None if batch_items is None else frozenset(batch_items),
+        references or {},
     )
     parsed = ParsedExport(batch_id, modality)
     seen: set[int] = set()
@@ -216,6 +224,7 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
     if not isinstance(entries, list):
         problems.append(ExportProblem(MALFORMED_ANNOTATION, "annotations is not a list", task_id))
         entries = []
+    reference = context.references.get(item_key)
     for entry in entries:
         try:
             row = _annotation(entry, ids, asked, context)
@@ -224,8 +233,13 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
             continue
         if row is None:
             cancelled += 1
-        else:
+        elif not (reference is not None and row.ground_truth):
             annotations.append(row)
+    if reference is not None:
+        try:
+            annotations.append(_reference(reference, ids, asked, context))
+        except _Invalid as invalid:
+            problems.append(ExportProblem(invalid.code, invalid.detail, task_id))
     try:
         for prediction in _task_predictions(task.get("predictions", []), entries):
             predictions.append(_prediction(prediction, ids, asked, context))
@@ -274,6 +288,19 @@ def _annotation(
         lead_time=_number(lead_time),
         created_at=created_at,
         **_answer(entry.get("result"), asked, context, where),
+    )
+
+
+def _reference(result: list, ids: dict, asked: dict[str, Control], context: _Context) -> AnnotationRow:
+    """A honeypot's kept reference as its task's ground truth row."""
+    return AnnotationRow(
+        **ids,
+        annotation_id=-ids["task_id"],
+        annotator=REFERENCE_ANNOTATOR,
+        ground_truth=True,
+        lead_time=None,
+        created_at=None,
+        **_answer(result, asked, context, f"the honeypot reference of task {ids['task_id']}"),
     )
 
 

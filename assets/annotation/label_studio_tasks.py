@@ -1,8 +1,10 @@
 """Tasks for annotators in Label Studio's JSON import format, shaped as Label Studio 1.23.2 imports them.
 
-The ids travel in each task's `data`, so every exported annotation leads back to its item. Gold goes in
-as a ground-truth annotation and pre-labels as a prediction, both made of the result entries built here,
-which are exactly what Label Studio itself stores for the controls of `label_studio_config`.
+The ids travel in each task's `data`, so every exported annotation leads back to its item. Pre-labels go
+in as a prediction, made of the result entries built here, which are exactly what Label Studio itself
+stores for the controls of `label_studio_config`. `build_task` can also import a ground-truth
+annotation, as Label Studio's own import does; annobase's batches never use it, since Label Studio
+shows imported ground truth to annotators (hidden gold stays in `honeypot_references`).
 """
 
 from __future__ import annotations

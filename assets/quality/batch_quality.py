@@ -11,6 +11,7 @@ from assets.quality.agreement import krippendorff_alpha
 from assets.quality.annotation_rows import TASK_PART, annotator_rows, batch_score
 from assets.quality.consensus import consensus
 from assets.quality.cross_modal_consistency import cross_modal_consistency
+from assets.quality.gold_sampling import wilson_interval
 from assets.quality.image_accuracy import box_score
 from assets.quality.scorecards import batch_scorecards, gold_scores
 from assets.quality.speech_accuracy import transcript_score
@@ -46,6 +47,36 @@ def rows_from_catalog(annotations: pd.DataFrame, modality: str) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+# the accuracy on gold each modality is judged by (multimodal: every part's label, and each part alone)
+ACCURACY = {
+    "text": "text_accuracy",
+    "multimodal": "text_accuracy",
+    "speech": "speech_accuracy",
+    "image": "image_box_f1",
+}
+
+
+def gold_evidence(on_gold, modality: str, accuracy: float | None) -> dict:
+    """What the gate stands on: gold tasks answered, labels scored, the accuracy's Wilson 95 % interval
+    (a mean score over its scored annotations for 1 - CER and box F1), and per part for multimodal."""
+    scored = on_gold.rows.loc[on_gold.components.index]
+    trials = len(scored)
+    low, high = wilson_interval((accuracy or 0.0) * trials, trials)
+    evidence = {
+        "gold_tasks": int(scored.task_id.nunique()),
+        "gold_labels": trials,
+        "accuracy_low": low,
+        "accuracy_high": high,
+    }
+    if modality == "multimodal":
+        by_part = {
+            part: batch_score(on_gold.components[(scored.part == part).to_numpy()], label_score)
+            for part in sorted(scored.part.unique())
+        }
+        evidence["part_accuracy_json"] = json.dumps(by_part)
+    return evidence
+
+
 def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]) -> BatchQuality:
     rows = rows_from_catalog(annotations, modality)
     work = annotator_rows(rows)
@@ -60,6 +91,11 @@ def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]
         "image_box_f1": None,
         "cross_modal_consistency": None,
         "krippendorff_alpha": None,
+        "gold_tasks": 0,
+        "gold_labels": 0,
+        "accuracy_low": None,
+        "accuracy_high": None,
+        "part_accuracy_json": None,
     }
     if work.empty:
         return BatchQuality({**scores, "mean_item_agreement": None}, pd.DataFrame(), pd.DataFrame())
@@ -78,6 +114,7 @@ def measure_batch(annotations: pd.DataFrame, modality: str, label_set: list[str]
         scores["speech_accuracy"] = batch_score(on_gold.components, transcript_score)
     else:
         scores["image_box_f1"] = batch_score(on_gold.components, box_score)
+    scores.update(gold_evidence(on_gold, modality, scores[ACCURACY[modality]]))
     scores["mean_item_agreement"] = float(agreed["agreement"].mean()) if len(agreed) else None
     cards = batch_scorecards(rows, modality, label_set, agreed, on_gold)
     return BatchQuality(scores, agreed.reset_index(), cards)

@@ -9,6 +9,7 @@ import pandas as pd
 from assets.annotation.batch_annotations import batch_annotations
 from assets.partitions import batches_partitions
 from assets.quality.batch_quality import measure_batch
+from assets.quality.gold_sampling import review_sample_size
 from resources import CatalogResource, DaskResource
 
 SCORES = ("text_accuracy", "speech_accuracy", "image_box_f1", "cross_modal_consistency", "krippendorff_alpha")
@@ -39,6 +40,12 @@ def qa_results(
     emails = annotator_emails(annotations)
     tasks = writer.query("batch_task_items", batch_id=batch_id)
     answered = set(annotations.item_key[~annotations.ground_truth.astype(bool)])
+    reviewed = set(annotations.item_key[annotations.ground_truth.astype(bool)])
+    required = batch.get("review_tasks")
+    if required is None or pd.isna(required):
+        # a batch cut before the review sample existed needs the sample its size would have had
+        required = review_sample_size(int((~tasks.honeypot).sum()))
+    required = int(required)
     row = {
         "batch_id": batch_id,
         "client_id": batch.client_id,
@@ -48,6 +55,8 @@ def qa_results(
         "license": batch.license,
         **quality.scores,
         "unannotated_tasks": int((~tasks.item_key.isin(answered)).sum()),
+        "gold_required": required,
+        "unreviewed_tasks": int((tasks.review & ~tasks.item_key.isin(reviewed)).sum()),
         "export_etag": export.export_etag,
         "tasks_version": export.tasks_version if isinstance(export.tasks_version, str) else None,
         "dagster_run_id": context.run.run_id,
@@ -73,6 +82,9 @@ def qa_results(
             "unannotated_tasks": row["unannotated_tasks"],
             "annotations": row["annotations"],
             "gold_annotations": row["gold_annotations"],
+            "gold_tasks": row["gold_tasks"],
+            "gold_required": required,
+            "unreviewed_tasks": row["unreviewed_tasks"],
             "annotators": row["annotators"],
             "scorecards": dg.MetadataValue.md(_scorecard_table(quality.scorecards, emails)),
             "dagster/row_count": 1,
