@@ -164,6 +164,11 @@ def configured_types() -> list[AnnotationType]:
     return [annotation_type(name) for name in load_settings().modalities]
 
 
+def labelled_tasks() -> frozenset[str]:
+    """The tasks whose control asks for labels from the manifest's `label_set`."""
+    return frozenset(kind.task for kind in configured_types() if kind.kind.labelled)
+
+
 def score_columns() -> tuple[str, ...]:
     """The QA score columns of every configured type, each once, in the configuration's order."""
     return tuple(dict.fromkeys(metric for kind in configured_types() for metric in kind.metrics))

@@ -22,21 +22,15 @@ import dagster as dg
 
 from annobase import ledger
 from annobase.settings import load_settings
+from annotation_types import annotation_type, score_columns
 from assets.partitions import batches_partitions
 from assets.quality.qa_results import qa_results
 from quality_checks.gx_runner import SuiteOutcome, validate_dataframe
 from quality_checks.raw_items_checks import check_metadata
 from resources import CatalogResource, ObjectStoreResource
 
-GATED_METRIC = {
-    "text": "text_accuracy",
-    "speech": "speech_accuracy",
-    "multimodal": "cross_modal_consistency",
-    "image": "image_box_f1",
-}
 # on the QA run, once the gate judged: `passed` or `blocked` (a business outcome on a run that succeeded)
 VERDICT_TAG = "annobase/verdict"
-SCORE_COLUMNS = ("text_accuracy", "speech_accuracy", "image_box_f1", "cross_modal_consistency")
 
 
 def gate_expectations(metric: str, threshold: float):
@@ -50,7 +44,7 @@ def gate_expectations(metric: str, threshold: float):
             expectations.ExpectColumnValuesToBeBetween(column="unannotated_tasks", min_value=0, max_value=0),
             *[
                 expectations.ExpectColumnValuesToBeBetween(column=column, min_value=0.0, max_value=1.0)
-                for column in SCORE_COLUMNS
+                for column in score_columns()
             ],
             expectations.ExpectColumnValuesToBeBetween(
                 column="krippendorff_alpha", min_value=-1.0, max_value=1.0
@@ -145,7 +139,7 @@ def qa_gate(
     writer, store = catalog.open(), object_store.open()
     result = writer.read_partition("qa_results", batch_id)
     row = result.iloc[0]
-    metric = GATED_METRIC[row.modality]
+    metric = annotation_type(row.modality).gate_metric
     threshold = load_settings().thresholds[metric]
     outcome = validate_dataframe(result, "qa_gate", gate_expectations(metric, threshold))
     cards = writer.read_partition("scorecards", batch_id)
