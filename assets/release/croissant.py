@@ -117,8 +117,9 @@ def croissant_metadata(
     `parquet_path` and each `extra_files` entry (`path`, `sha256`, `encoding_format`) are relative to
     the release root. Every file is a cr:FileObject of its own, so the card carries each file's
     sha256. The record set `items` has one field per Parquet column, in schema order, keyed by
-    `item_key`; the annotation types describe their answer columns. Creators are organisations. Without a citation, one is made from the creators, name,
-    version and date, because Croissant recommends `citeAs` and mlcroissant warns when it is missing.
+    `item_key`; the annotation types describe their answer columns. Creators are organisations.
+    Without a citation, one is made from the creators, name, version and date, because Croissant
+    recommends `citeAs` and mlcroissant warns when it is missing.
     `version` should be MAJOR.MINOR.PATCH: mlcroissant warns about any other form.
     """
     described = release_field_descriptions()
