@@ -30,6 +30,7 @@ class DemoDelivery:
     modality: str
     license: str = "publishable"
     failure: str | None = None  # a simulator failure mode: what a careless client gets wrong
+    items: int | None = None  # fewer items than the demo's default, to keep the demo quick
 
 
 DEMO_DELIVERIES = (
@@ -43,6 +44,12 @@ DEMO_DELIVERIES = (
     DemoDelivery("xiehe-clinic", "d-2026-11-21-003", "text", failure="malformed_json"),
     DemoDelivery("datong-schools", "d-2026-11-22-001", "text"),
     DemoDelivery("datong-schools", "d-2026-11-22-002", "speech"),
+    # a client of each further industry of the Datong plan, with a small delivery
+    DemoDelivery("datong-transit", "d-2026-11-23-001", "text", items=8),
+    DemoDelivery("datong-tourism", "d-2026-11-23-001", "text", items=8),
+    DemoDelivery("datong-gear-works", "d-2026-11-23-001", "text", items=8),
+    DemoDelivery("datong-12345-hotline", "d-2026-11-23-001", "text", items=8),
+    DemoDelivery("datong-emergency", "d-2026-11-23-001", "text", items=8),
 )
 
 
@@ -77,7 +84,7 @@ def upload_simulated_deliveries(store, items_per_delivery: int, seed: int) -> tu
             spec.client_id,
             spec.delivery_id,
             spec.modality,
-            items_per_delivery,
+            min(spec.items or items_per_delivery, items_per_delivery),
             license=spec.license,
             # parts of a multimodal item that truly disagree: rare in the demo's clients' data
             disagreement_rate=0.02,

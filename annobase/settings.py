@@ -1,4 +1,4 @@
-"""The base's configuration: industries, modalities and thresholds, read from TOML.
+"""The base's configuration: industries (with their PII rule), modalities and thresholds, read from TOML.
 
 The packaged `annobase.toml` is the default; `ANNOBASE_CONFIG` names a replacement file, so an
 industry is added without a code change.
@@ -23,9 +23,12 @@ class Modality:
     task: str
 
 
+PII_RULES = ("mask", "keep")
+
+
 @dataclass(frozen=True)
 class Cleaning:
-    pii_industries: tuple[str, ...]
+    pii_industries: tuple[str, ...]  # the industries whose PII rule is "mask"
     near_duplicate_text_jaccard: float
     near_duplicate_image_bits: int
     min_audio_seconds: float
@@ -74,6 +77,14 @@ class Settings:
 def load_settings(path: str | None = None) -> Settings:
     """Parse the configuration once per process."""
     raw = tomllib.loads(Path(path or os.environ.get("ANNOBASE_CONFIG") or DEFAULT_CONFIG).read_text())
+    rules = {name: spec.get("pii", "keep") for name, spec in raw["industries"].items()}
+    if unknown := {name: rule for name, rule in rules.items() if rule not in PII_RULES}:
+        raise ValueError(f"industry PII rules must be one of {PII_RULES}, not {unknown}")
+    cleaning = dict(raw["cleaning"])
+    # a `[cleaning] pii_industries` list (the older form) still masks the industries it names
+    masked = [name for name, rule in rules.items() if rule == "mask"] + list(
+        cleaning.pop("pii_industries", [])
+    )
     return Settings(
         industries={name: spec["title"] for name, spec in raw["industries"].items()},
         modalities={
@@ -92,10 +103,8 @@ def load_settings(path: str | None = None) -> Settings:
         ),
         thresholds={name: float(value) for name, value in raw["thresholds"].items()},
         cleaning=Cleaning(
-            **{
-                key: tuple(value) if isinstance(value, list) else value
-                for key, value in raw["cleaning"].items()
-            }
+            pii_industries=tuple(dict.fromkeys(masked)),
+            **{key: tuple(value) if isinstance(value, list) else value for key, value in cleaning.items()},
         ),
         annotation=Annotation(**raw["annotation"]),
     )

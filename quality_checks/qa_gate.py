@@ -26,23 +26,16 @@ import dagster as dg
 
 from annobase import ledger
 from annobase.settings import load_settings
+from annotation_types import annotation_type, score_columns
 from assets.partitions import batches_partitions
-from assets.quality.batch_quality import ACCURACY
 from assets.quality.gold_sampling import PAIRS_DISAGREE, GoldVerdict, gold_verdict
 from assets.quality.qa_results import qa_results
 from quality_checks.gx_runner import SuiteOutcome, validate_dataframe
 from quality_checks.raw_items_checks import check_metadata
 from resources import CatalogResource, ObjectStoreResource
 
-GATED_METRIC = {
-    "text": "text_accuracy",
-    "speech": "speech_accuracy",
-    "multimodal": "cross_modal_consistency",
-    "image": "image_box_f1",
-}
 # on the QA run, once the gate judged: `passed` or `blocked` (a business outcome on a run that succeeded)
 VERDICT_TAG = "annobase/verdict"
-SCORE_COLUMNS = ("text_accuracy", "speech_accuracy", "image_box_f1", "cross_modal_consistency")
 
 
 def gate_expectations(
@@ -70,7 +63,7 @@ def gate_expectations(
             expectations.ExpectColumnValuesToBeBetween(column="unannotated_tasks", min_value=0, max_value=0),
             *[
                 expectations.ExpectColumnValuesToBeBetween(column=column, min_value=0.0, max_value=1.0)
-                for column in SCORE_COLUMNS
+                for column in score_columns()
             ],
             expectations.ExpectColumnValuesToBeBetween(
                 column="krippendorff_alpha", min_value=-1.0, max_value=1.0
@@ -82,13 +75,14 @@ def gate_expectations(
 
 def judge(row, thresholds: dict[str, float]) -> tuple[GoldVerdict, str, float | None]:
     """The batch's verdict from its QA row, the accuracy column it stands on and that column's value."""
-    column = ACCURACY[row.modality]
+    kind = annotation_type(row.modality)
+    column = kind.accuracy_metric
     accuracy = _number(row[column])
     consistency = None
     parts = None
-    if row.modality == "multimodal":
+    if kind.gate_metric != column:  # gated on the parts' agreement, after each part's accuracy
         parts = json.loads(row.part_accuracy_json) if isinstance(row.part_accuracy_json, str) else {}
-        consistency = (_number(row.cross_modal_consistency), thresholds["cross_modal_consistency"])
+        consistency = (_number(row[kind.gate_metric]), thresholds[kind.gate_metric])
     verdict = gold_verdict(
         int(row.gold_tasks or 0),
         int(row.gold_required or 0),
@@ -205,12 +199,12 @@ def qa_gate(
     row = result.iloc[0]
     thresholds = load_settings().thresholds
     verdict, column, accuracy = judge(row, thresholds)
-    metric = GATED_METRIC[row.modality]
+    metric = annotation_type(row.modality).gate_metric
     if metric == column:
         outcome = validate_dataframe(
             result, "qa_gate", gate_expectations(metric, thresholds[metric], int(row.gold_required))
         )
-    else:  # multimodal: each part's accuracy on gold, then consistency
+    else:  # gated on agreement across parts: each part's accuracy on gold, then the agreement
         parts = json.loads(row.part_accuracy_json) if isinstance(row.part_accuracy_json, str) else {}
         framed = result.assign(min_part_accuracy=min(parts.values(), default=None))
         outcome = validate_dataframe(
@@ -269,11 +263,8 @@ def qa_gate(
             "gold_tasks": int(row.gold_tasks or 0),
             "gold_required": int(row.gold_required),
             **(
-                {
-                    "part_accuracy": dg.MetadataValue.json(parts),
-                    "cross_modal_consistency": _number(row.cross_modal_consistency),
-                }
-                if row.modality == "multimodal"
+                {"part_accuracy": dg.MetadataValue.json(parts), metric: _number(row[metric])}
+                if metric != column
                 else {}
             ),
             "annotators_below_threshold": dg.MetadataValue.json(annotators_below),

@@ -17,86 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from simulator.annotators import Annotator, annotate_boxes, annotate_transcript
+from simulator.annotators import Annotator
+from simulator.types import simulated
 
 REVIEWER_ID = 1  # the project owner reviews: as in the fixtures
 CANCEL_RATE = 0.01
-IMAGE_SIZE = (320, 240)  # what simulator.media draws
-
-
-def _choice(label: str, label_set: Sequence[str], accuracy: float | None, rng: np.random.Generator) -> str:
-    if accuracy is None:  # a spammer
-        return label_set[rng.integers(len(label_set))]
-    if rng.random() < accuracy:
-        return label
-    others = [other for other in label_set if other != label]
-    return others[rng.integers(len(others))]
-
-
-def _result(modality: str, parts: Sequence[str], answer) -> list[dict]:
-    """Label Studio's result entries for the controls of CONTRACT.md section 3."""
-    if modality == "text":
-        return [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [answer]}}]
-    if modality == "speech":
-        return [
-            {"from_name": "transcript", "to_name": "audio", "type": "textarea", "value": {"text": [answer]}}
-        ]
-    if modality == "image":
-        width, height = IMAGE_SIZE
-        return [
-            {
-                "from_name": "boxes",
-                "to_name": "image",
-                "type": "rectanglelabels",
-                "original_width": width,
-                "original_height": height,
-                "image_rotation": 0,
-                "value": {
-                    "x": box["x"],
-                    "y": box["y"],
-                    "width": box["width"],
-                    "height": box["height"],
-                    "rotation": 0,
-                    "rectanglelabels": [box["label"]],
-                },
-            }
-            for box in answer
-        ]
-    return [
-        {
-            "from_name": f"label_{part}",
-            "to_name": part,
-            "type": "choices",
-            "value": {"choices": [answer[part]]},
-        }
-        for part in parts
-    ]
-
-
-def _answer(
-    modality: str,
-    parts: Sequence[str],
-    truth: dict,
-    label_set: Sequence[str],
-    accuracy: float | None,
-    rng: np.random.Generator,
-):
-    """What one annotator of `accuracy` (None: spammer) gives for an item whose truth is `truth`."""
-    if modality == "text":
-        return _choice(truth["label"], label_set, accuracy, rng)
-    if modality == "speech":
-        return annotate_transcript(truth["transcript"], 0.0 if accuracy is None else accuracy, rng)
-    if modality == "image":
-        return annotate_boxes(truth["boxes"], 0.0 if accuracy is None else accuracy, rng, label_set)
-    labels = truth.get("part_labels") or {}
-    return {part: _choice(labels.get(part, truth.get("label")), label_set, accuracy, rng) for part in parts}
-
-
-def _true_answer(modality: str, parts: Sequence[str], truth: dict):
-    """What the reviewer records: the truth itself."""
-    if modality == "image":
-        return [dict(box) for box in truth["boxes"]]
-    return _answer(modality, parts, truth, ["_"], 1.0, np.random.default_rng(0))
 
 
 def _stamp(moment: datetime) -> str:
@@ -157,7 +82,7 @@ def complete_batch(
     skips the review) and, with `review_rate`, more tasks up to that share of the batch."""
     tasks = json.loads(store.get(f"batches/{batch_id}/tasks.json"))
     plan = json.loads(store.get(f"batches/{batch_id}/batch.json"))
-    modality, parts, label_set = plan["modality"], plan["parts"], plan["label_set"]
+    kind, parts, label_set = simulated(plan["modality"], plan.get("task")), plan["parts"], plan["label_set"]
     rng = np.random.default_rng(int(hashlib.sha256(f"{seed}/{batch_id}".encode()).hexdigest()[:12], 16))
     started = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     asked = set(plan.get("review_item_keys", [])) if review_sample else set()
@@ -177,13 +102,13 @@ def complete_batch(
         wanted = min(planned["annotators"], len(crew))
         while wanted and order:
             member = order.pop()
-            answer = _answer(modality, parts, item_truth, label_set, member.accuracy, rng)
+            answer = kind.answer(parts, item_truth, label_set, member.accuracy, rng)
             lead_time = round(float(rng.gamma(4.0, member.lead_time_mean / 4.0)), 1)
             cancelled = bool(rng.random() < cancel_rate)
-            given.append((member.annotator_id, _result(modality, parts, answer), False, lead_time, cancelled))
+            given.append((member.annotator_id, kind.results(parts, answer), False, lead_time, cancelled))
             wanted -= not cancelled
         if index in reviewed:
-            truth_result = _result(modality, parts, _true_answer(modality, parts, item_truth))
+            truth_result = kind.results(parts, kind.true_answer(parts, item_truth))
             given.append((REVIEWER_ID, truth_result, True, round(float(rng.uniform(20, 60)), 1), False))
         annotations = [_annotation(next(ids), task_id, batch_id, started, *entry) for entry in given]
         export.append(

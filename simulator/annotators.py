@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.deliveries import SimulatedDelivery
+from simulator.types import simulated
 
 REVIEWER_ID = 1  # Label Studio's first user, the project owner, writes the gold (as in the fixtures)
 GOLD_RATE = 0.1
@@ -262,15 +263,5 @@ def annotate_delivery(
     gold_rate: float = GOLD_RATE,
 ) -> pd.DataFrame:
     """The crew's annotations of a whole delivery, as its modality's task asks."""
-    truth, label_set = delivery.truth, delivery.manifest["label_set"]
-    if delivery.modality == "text":
-        labels = {item: t["label"] for item, t in truth.items()}
-        return annotate_labels(labels, label_set, annotators, overlap, rng, gold_rate)
-    if delivery.modality == "multimodal":
-        parts = {item: t["part_labels"] for item, t in truth.items()}
-        return annotate_part_labels(parts, label_set, annotators, overlap, rng, gold_rate)
-    if delivery.modality == "speech":
-        texts = {item: t["transcript"] for item, t in truth.items()}
-        return annotate_transcripts(texts, annotators, overlap, rng, gold_rate)
-    boxes = {item: t["boxes"] for item, t in truth.items()}
-    return annotate_images(boxes, label_set, annotators, overlap, rng, gold_rate)
+    kind = simulated(delivery.modality, delivery.manifest["task"])
+    return kind.annotate(delivery.truth, delivery.manifest["label_set"], annotators, overlap, rng, gold_rate)

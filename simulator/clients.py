@@ -22,6 +22,11 @@ CLIENTS: dict[str, Client] = {
         Client("yungang-grottoes", "云冈石窟研究院数字化中心", "cultural_heritage"),
         Client("xiehe-clinic", "协和社区诊所", "medical"),
         Client("datong-schools", "大同市智慧教育平台", "education"),
+        Client("datong-transit", "大同市公交集团智慧交通中心", "transport"),
+        Client("datong-tourism", "大同市文化和旅游局游客服务中心", "culture_tourism"),
+        Client("datong-gear-works", "大同齿轮厂质量部", "manufacturing"),
+        Client("datong-12345-hotline", "大同市12345政务服务便民热线", "urban_governance"),
+        Client("datong-emergency", "大同市应急管理局指挥中心", "emergency_management"),
     )
 }
 
@@ -42,6 +47,26 @@ LABEL_SETS: dict[str, dict[str, list[str]]] = {
     "education": {
         "classification": ["question", "explanation"],
         "detection": ["blackboard", "teacher", "student"],
+    },
+    "transport": {
+        "classification": ["incident", "normal"],
+        "detection": ["car", "bus", "pedestrian"],
+    },
+    "culture_tourism": {
+        "classification": ["complaint", "praise"],
+        "detection": ["visitor", "signboard", "ticket_gate"],
+    },
+    "manufacturing": {
+        "classification": ["defect", "pass"],
+        "detection": ["scratch", "dent", "crack"],
+    },
+    "urban_governance": {
+        "classification": ["complaint", "consultation"],
+        "detection": ["garbage", "illegal_parking", "road_damage"],
+    },
+    "emergency_management": {
+        "classification": ["emergency", "routine"],
+        "detection": ["fire", "smoke", "flood"],
     },
 }
 

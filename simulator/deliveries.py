@@ -10,18 +10,15 @@ import dataclasses
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from simulator.clients import CLIENTS, MODALITY_TASKS, label_set
-from simulator.media import make_jpg, make_png, make_wav
-from simulator.text_corpus import PII, iter_text_items, make_text, make_utterance
+from simulator.text_corpus import PII
+from simulator.types import ItemOptions, declared_pairs, simulated
 
 SCHEMA = "annobase.manifest/1"
 MANIFEST_NAME = "manifest.json"
-# share of multimodal items that also carry an audio part besides image and text
-AUDIO_PART_RATE = 0.3
 
 
 class Store(Protocol):
@@ -57,7 +54,7 @@ def file_entry(path: str, data: bytes) -> dict:
     return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
-def _pii_truth(pii: list[PII]) -> list[dict]:
+def pii_truth(pii: list[PII]) -> list[dict]:
     return [p._asdict() for p in pii]
 
 
@@ -84,63 +81,11 @@ def _manifest_head(
     }
 
 
-# (item_id, part -> file bytes, truth) for each item of a delivery
-_Item = tuple[str, dict[str, bytes], dict]
 _EXTENSIONS = {"text": ".txt", "audio": ".wav", "png": ".png", "jpg": ".jpg"}
 
 
 def _item_path(item_id: str, part: str, image_format: str = "png") -> str:
     return f"items/{item_id}{_EXTENSIONS[image_format if part == 'image' else part]}"
-
-
-def _text_items(seed: int | str, industry: str, n_items: int) -> Iterator[_Item]:
-    for item_id, text, label, pii in iter_text_items(seed, industry, n_items):
-        yield item_id, {"text": text.encode("utf-8")}, {"label": label, "pii": _pii_truth(pii)}
-
-
-def _media_items(
-    rng: random.Random,
-    modality: str,
-    industry: str,
-    labels: list[str],
-    n_items: int,
-    disagreement_rate: float,
-    image_format: str,
-) -> Iterator[_Item]:
-    make_image = make_png if image_format == "png" else make_jpg
-    for k in range(1, n_items + 1):
-        item_id = f"i-{k:06d}"
-        if modality == "speech":
-            utterance = make_utterance(rng, industry)
-            yield item_id, {"audio": make_wav(utterance.text, rng)}, {"transcript": utterance.text}
-        elif modality == "image":
-            image, boxes = make_image(rng, labels)
-            yield item_id, {"image": image}, {"boxes": boxes}
-        else:
-            yield item_id, *_multimodal_item(rng, industry, labels, disagreement_rate, make_image)
-
-
-def _multimodal_item(
-    rng: random.Random,
-    industry: str,
-    labels: list[str],
-    disagreement_rate: float,
-    make_image: Callable[[random.Random, list[str]], tuple[bytes, list]],
-) -> tuple[dict[str, bytes], dict]:
-    """Image, text and sometimes audio, each made to show its own label (they mostly agree)."""
-    label = rng.choice(labels)
-    names = ["image", "text"] + (["audio"] if rng.random() < AUDIO_PART_RATE else [])
-    part_labels = dict.fromkeys(names, label)
-    if rng.random() < disagreement_rate:
-        part_labels[rng.choice(names)] = rng.choice([other for other in labels if other != label])
-    text = make_text(rng, industry, part_labels["text"])
-    parts = {"image": make_image(rng, [part_labels["image"]])[0], "text": text.text.encode("utf-8")}
-    truth = {"label": label, "part_labels": part_labels, "pii": _pii_truth(text.pii_spans)}
-    if "audio" in part_labels:
-        utterance = make_utterance(rng, industry, part_labels["audio"])
-        parts["audio"] = make_wav(utterance.text, rng)
-        truth["transcript"] = utterance.text
-    return parts, truth
 
 
 def make_delivery(
@@ -169,14 +114,13 @@ def make_delivery(
     manifest = _manifest_head(
         client_id, delivery_id, industry, modality, task or MODALITY_TASKS[modality], license
     )
-    item_seed = f"{seed}/{client_id}/{delivery_id}"
-    if modality == "text":
-        source = _text_items(item_seed, industry, n_items)
-    else:
-        rng = random.Random(f"annobase-sim/delivery/{item_seed}/{modality}")
-        source = _media_items(
-            rng, modality, industry, manifest["label_set"], n_items, disagreement_rate, image_format
-        )
+    options = ItemOptions(disagreement_rate, image_format)
+    # a manifest may name a task its modality does not take (a client's mistake): its items are the
+    # modality's usual ones
+    kind = simulated(modality, task) if (modality, task) in declared_pairs() else simulated(modality)
+    source = kind.items(
+        f"{seed}/{client_id}/{delivery_id}", industry, manifest["label_set"], n_items, options
+    )
     files: dict[str, bytes] = {}
     items: list[dict] = []
     truth: dict[str, dict] = {}
@@ -257,7 +201,10 @@ def upload_text_delivery(
     head = _manifest_head(client_id, delivery_id, industry, "text", "classification", license)
     base = f"{prefix}/{client_id}/{delivery_id}/"
     entries = []
-    for item_id, parts, _ in _text_items(f"{seed}/{client_id}/{delivery_id}", industry, n_items):
+    texts = simulated("text", "classification").items(
+        f"{seed}/{client_id}/{delivery_id}", industry, head["label_set"], n_items, ItemOptions()
+    )
+    for item_id, parts, _ in texts:
         path = _item_path(item_id, "text")
         store.put(base + path, parts["text"])
         item = {"item_id": item_id, "files": {"text": file_entry(path, parts["text"])}}

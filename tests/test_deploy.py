@@ -16,7 +16,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 BIN = Path(sys.executable).parent
-SOURCE_DIRS = ("annobase", "assets", "orchestration", "quality_checks", "resources", "sensors")
+SOURCE_DIRS = (
+    "annobase",
+    "annotation_types",
+    "assets",
+    "orchestration",
+    "quality_checks",
+    "resources",
+    "sensors",
+)
 
 
 def load(name: str):

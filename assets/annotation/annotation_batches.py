@@ -12,6 +12,7 @@ from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.object_store import ObjectStore
 from annobase.settings import Settings, load_settings
+from annotation_types import annotation_type
 from assets.annotation.batching import PlannedBatch, batch_number, plan_batches
 from assets.annotation.label_studio_config import labeling_config
 from assets.annotation.label_studio_tasks import build_task, choices_result
@@ -209,7 +210,7 @@ def batch_delivery(
         honeypots[parts] = sorted(found)
 
     model = None
-    if modality == "text":
+    if annotation_type(modality).prelabels:
         others = examples[examples.delivery_id != ref.delivery_id]
         model = train_label_model(others.text.tolist(), others.label.tolist(), label_set)
     predictions = prelabels(model, items)

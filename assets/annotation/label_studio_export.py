@@ -8,21 +8,20 @@ costs the batch. Fields annobase does not use (`unique_id`, `drafts`, `meta`, ..
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from reprlib import repr as short
 
 from annobase.keys import is_valid_id, require_id
-from annobase.settings import Modality
-from assets.annotation.label_studio_config import (
-    CHOICES,
-    RECTANGLES,
-    TEXTAREA,
+from annotation_types import AnnotationType, annotation_type
+from annotation_types.controls import (
+    LABEL_OUTSIDE_LABEL_SET,  # noqa: F401 (a code of this parser, as the others)
+    MALFORMED_RESULT,
     Control,
-    controls,
-    modality_spec,
+    InvalidResult,
+    number,
 )
+from assets.annotation.label_studio_config import controls
 from assets.annotation.label_studio_tasks import ID_FIELDS
 from assets.cleaning.pii import mask_text
 
@@ -35,16 +34,12 @@ MISSING_TASK_DATA = "missing_task_data"
 DUPLICATE_TASK = "duplicate_task"
 MALFORMED_ANNOTATION = "malformed_annotation"
 UNKNOWN_CONTROL = "unknown_control"
-LABEL_OUTSIDE_LABEL_SET = "label_outside_label_set"
-MALFORMED_RESULT = "malformed_result"
+# and LABEL_OUTSIDE_LABEL_SET, MALFORMED_RESULT: a result its control kind cannot read
 STALE_TASK = "stale_task"  # the task answers an earlier cut of the batch (its tasks_version differs)
 TASK_NOT_IN_BATCH = "task_not_in_batch"  # an item of another batch (or client), not of this one
 
 # the annotator of a honeypot's reference: annobase itself, which kept it (Label Studio's users start at 1)
 REFERENCE_ANNOTATOR = 0
-
-# Label Studio clamps boxes to the image; this absorbs float rounding at the right and bottom edges
-EDGE_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -116,26 +111,14 @@ class ParsedExport:
     problems: list[ExportProblem] = field(default_factory=list)
 
 
-class _Invalid(Exception):
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-
-
 @dataclass(frozen=True)
 class _Context:
     batch_id: str
-    spec: Modality
+    type: AnnotationType
     label_set: frozenset[str]
     tasks_version: str | None
     batch_items: frozenset[str] | None
     references: Mapping[str, list]
-
-    @property
-    def per_part(self) -> bool:
-        """Several-part modalities get one label per part."""
-        return len(self.spec.parts) > 1
 
 
 def parse_export(
@@ -157,7 +140,7 @@ def parse_export(
     gets its reference as the ground truth row, and any ground truth the tool sent for it is ignored."""
     context = _Context(
         require_id(batch_id, "batch_id"),
-        modality_spec(modality),
+        annotation_type(modality),
         frozenset(label_set),
         tasks_version,
         None if batch_items is None else frozenset(batch_items),
@@ -211,9 +194,10 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
         detail = f"task answers batch version {short(data.get('tasks_version'))}, not {context.tasks_version}"
         parsed.problems.append(ExportProblem(STALE_TASK, detail, task_id))
         return
-    parts = [part for part in context.spec.parts if not context.per_part or part in data]
+    kind = context.type
+    parts = [part for part in kind.spec.parts if not kind.per_part or part in data]
     try:
-        asked = {control.name: control for control in controls(context.spec.name, parts)}
+        asked = {control.name: control for control in controls(kind.modality, parts)}
     except ValueError as error:
         parsed.problems.append(ExportProblem(MISSING_TASK_DATA, str(error), task_id))
         return
@@ -228,7 +212,7 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
     for entry in entries:
         try:
             row = _annotation(entry, ids, asked, context)
-        except _Invalid as invalid:
+        except InvalidResult as invalid:
             problems.append(ExportProblem(invalid.code, invalid.detail, task_id))
             continue
         if row is None:
@@ -238,12 +222,12 @@ def _read_task(task: object, parsed: ParsedExport, context: _Context, seen: set[
     if reference is not None:
         try:
             annotations.append(_reference(reference, ids, asked, context))
-        except _Invalid as invalid:
+        except InvalidResult as invalid:
             problems.append(ExportProblem(invalid.code, invalid.detail, task_id))
     try:
         for prediction in _task_predictions(task.get("predictions", []), entries):
             predictions.append(_prediction(prediction, ids, asked, context))
-    except _Invalid as invalid:
+    except InvalidResult as invalid:
         problems.append(ExportProblem(invalid.code, invalid.detail, task_id))
 
     if problems:
@@ -260,12 +244,14 @@ def _annotation(
     """The annotation's row; None when it was cancelled (skipped by its annotator)."""
     annotation_id = entry.get("id") if isinstance(entry, dict) else None
     if not _is_int(annotation_id):
-        raise _Invalid(MALFORMED_ANNOTATION, f"an annotation has no integer id: {short(entry)}")
+        raise InvalidResult(MALFORMED_ANNOTATION, f"an annotation has no integer id: {short(entry)}")
     where = f"annotation {annotation_id}"
     cancelled = entry.get("was_cancelled", False)
     ground_truth = entry.get("ground_truth", False)
     if not isinstance(cancelled, bool) or not isinstance(ground_truth, bool):
-        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: was_cancelled and ground_truth must be true or false")
+        raise InvalidResult(
+            MALFORMED_ANNOTATION, f"{where}: was_cancelled and ground_truth must be true or false"
+        )
     if cancelled:
         return None
     annotator, email = entry.get("completed_by"), None
@@ -273,19 +259,23 @@ def _annotation(
         annotator, email = annotator.get("id"), annotator.get("email")
         email = email if isinstance(email, str) and email else None
     if not _is_int(annotator):
-        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: completed_by is not a user id: {short(annotator)}")
+        raise InvalidResult(
+            MALFORMED_ANNOTATION, f"{where}: completed_by is not a user id: {short(annotator)}"
+        )
     lead_time, created_at = entry.get("lead_time"), entry.get("created_at")
-    if lead_time is not None and _number(lead_time) is None:
-        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: lead_time {short(lead_time)} is not a finite number")
+    if lead_time is not None and number(lead_time) is None:
+        raise InvalidResult(
+            MALFORMED_ANNOTATION, f"{where}: lead_time {short(lead_time)} is not a finite number"
+        )
     if created_at is not None and not isinstance(created_at, str):
-        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: created_at {short(created_at)} is not a string")
+        raise InvalidResult(MALFORMED_ANNOTATION, f"{where}: created_at {short(created_at)} is not a string")
     return AnnotationRow(
         **ids,
         annotation_id=annotation_id,
         annotator=annotator,
         annotator_email=email,
         ground_truth=ground_truth,
-        lead_time=_number(lead_time),
+        lead_time=number(lead_time),
         created_at=created_at,
         **_answer(entry.get("result"), asked, context, where),
     )
@@ -311,7 +301,7 @@ def _task_predictions(listed: object, annotations: list) -> list[dict]:
     `annotation.prediction` on annotations started from them, so ids are resolved there, each id once.
     """
     if not isinstance(listed, list):
-        raise _Invalid(MALFORMED_ANNOTATION, "predictions is not a list")
+        raise InvalidResult(MALFORMED_ANNOTATION, "predictions is not a list")
     embedded: dict[int, dict] = {}
     for entry in annotations:
         prediction = entry.get("prediction") if isinstance(entry, dict) else None
@@ -324,7 +314,7 @@ def _task_predictions(listed: object, annotations: list) -> list[dict]:
             if prediction is None:
                 continue
         if not isinstance(prediction, dict):
-            raise _Invalid(
+            raise InvalidResult(
                 MALFORMED_ANNOTATION, f"a prediction is neither an object nor an id: {short(prediction)}"
             )
         prediction_id = prediction.get("id")
@@ -340,13 +330,13 @@ def _prediction(prediction: dict, ids: dict, asked: dict[str, Control], context:
     model_version, score = prediction.get("model_version"), prediction.get("score")
     where = f"prediction {short(prediction.get('id'))} of model {short(model_version)}"
     if model_version is not None and not isinstance(model_version, str):
-        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: model_version is not a string")
-    if score is not None and _number(score) is None:
-        raise _Invalid(MALFORMED_ANNOTATION, f"{where}: score {short(score)} is not a number")
+        raise InvalidResult(MALFORMED_ANNOTATION, f"{where}: model_version is not a string")
+    if score is not None and number(score) is None:
+        raise InvalidResult(MALFORMED_ANNOTATION, f"{where}: score {short(score)} is not a number")
     return PredictionRow(
         **ids,
         model_version=model_version,
-        score=_number(score),
+        score=number(score),
         **_answer(prediction.get("result"), asked, context, where),
     )
 
@@ -354,101 +344,28 @@ def _prediction(prediction: dict, ids: dict, asked: dict[str, Control], context:
 def _answer(result: object, asked: dict[str, Control], context: _Context, where: str) -> dict:
     """A result list normalised to the row fields of its modality."""
     if not isinstance(result, list):
-        raise _Invalid(MALFORMED_RESULT, f"{where}: result is not a list")
+        raise InvalidResult(MALFORMED_RESULT, f"{where}: result is not a list")
     found: dict[str, list] = {name: [] for name in asked}
     for entry in result:
         if not isinstance(entry, dict):
-            raise _Invalid(MALFORMED_RESULT, f"{where}: a result entry is not an object: {short(entry)}")
+            raise InvalidResult(MALFORMED_RESULT, f"{where}: a result entry is not an object: {short(entry)}")
         from_name, to_name = entry.get("from_name"), entry.get("to_name")
         control = asked.get(from_name) if isinstance(from_name, str) else None
         if control is None or to_name != control.to_name:
-            raise _Invalid(
+            raise InvalidResult(
                 UNKNOWN_CONTROL,
                 f"{where}: control {short(from_name)} -> {short(to_name)} is not one of "
                 + ", ".join(f"{known.name} -> {known.to_name}" for known in asked.values()),
             )
         value = entry.get("value")
         if entry.get("type") != control.type or not isinstance(value, dict):
-            raise _Invalid(MALFORMED_RESULT, f"{where}: {control.name} needs a {control.type} value")
-        found[control.name].append(READERS[control.type](value, context.label_set, where))
-
-    def single(control: Control):
-        if len(found[control.name]) != 1:
-            raise _Invalid(
-                MALFORMED_RESULT, f"{where}: {len(found[control.name])} results for {control.name}, not one"
-            )
-        return found[control.name][0]
-
-    if context.per_part:
-        return {"part_labels": {control.to_name: single(control) for control in asked.values()}}
-    (control,) = asked.values()
-    if control.type == RECTANGLES:
-        return {"boxes": found[control.name]}
-    return {"label" if control.type == CHOICES else "transcript": single(control)}
-
-
-def _choice(value: dict, label_set: frozenset[str], where: str) -> str:
-    choices = value.get("choices")
-    if not isinstance(choices, list) or len(choices) != 1:
-        raise _Invalid(MALFORMED_RESULT, f"{where}: choices must hold exactly one label: {short(choices)}")
-    return _label(choices[0], label_set, where)
-
-
-def _text(value: dict, label_set: frozenset[str], where: str) -> str:
-    lines = value.get("text")
-    if not isinstance(lines, list) or not lines or not all(isinstance(line, str) for line in lines):
-        raise _Invalid(MALFORMED_RESULT, f"{where}: textarea without text: {short(lines)}")
-    return "\n".join(lines)
-
-
-def _box(value: dict, label_set: frozenset[str], where: str) -> dict:
-    x, y, width, height = (_number(value.get(key)) for key in ("x", "y", "width", "height"))
-    if x is None or y is None or width is None or height is None:
-        raise _Invalid(MALFORMED_RESULT, f"{where}: a rectangle lacks numeric x, y, width and height")
-    if not (
-        0 <= x <= 100
-        and 0 <= y <= 100
-        and width > 0
-        and height > 0
-        and x + width <= 100 + EDGE_TOLERANCE
-        and y + height <= 100 + EDGE_TOLERANCE
-    ):
-        raise _Invalid(
-            MALFORMED_RESULT, f"{where}: rectangle {x}, {y}, {width} x {height} is outside 0..100%"
-        )
-    if _number(value.get("rotation", 0)) != 0:
-        raise _Invalid(
-            MALFORMED_RESULT, f"{where}: a rotated rectangle cannot be read as an axis-aligned box"
-        )
-    labels = value.get("rectanglelabels")
-    if not isinstance(labels, list) or len(labels) != 1:
-        raise _Invalid(
-            MALFORMED_RESULT, f"{where}: a rectangle must carry exactly one label: {short(labels)}"
-        )
-    return {"x": x, "y": y, "width": width, "height": height, "label": _label(labels[0], label_set, where)}
-
-
-READERS = {CHOICES: _choice, TEXTAREA: _text, RECTANGLES: _box}
-
-
-def _label(label: object, label_set: frozenset[str], where: str) -> str:
-    if not isinstance(label, str) or label not in label_set:
-        raise _Invalid(
-            LABEL_OUTSIDE_LABEL_SET, f"{where}: label {short(label)} is not one of {sorted(label_set)}"
-        )
-    return label
+            raise InvalidResult(MALFORMED_RESULT, f"{where}: {control.name} needs a {control.type} value")
+        found[control.name].append(context.type.kind.read(value, context.label_set, where))
+    try:
+        return context.type.answer({control: found[control.name] for control in asked.values()})
+    except ValueError as error:
+        raise InvalidResult(MALFORMED_RESULT, f"{where}: {error}") from error
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value: object) -> float | None:
-    """`value` as a finite float, or None; JSON booleans, NaN and numbers beyond float are not numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None

@@ -10,45 +10,38 @@ shows imported ground truth to annotators (hidden gold stays in `honeypot_refere
 from __future__ import annotations
 
 from annobase.keys import require_id
-from assets.annotation.label_studio_config import CHOICES, RECTANGLES, TEXTAREA, check_parts, controls
+from annotation_types import AnnotationType, configured_types
+from annotation_types.controls import CHOICES, RECTANGLES, TEXTAREA, Control, ControlKind
+from assets.annotation.label_studio_config import check_parts
 
 ID_FIELDS = ("item_id", "client_id", "delivery_id")
 INLINE_PART = "text"
 
 
+def _single_part_type(kind: ControlKind) -> AnnotationType:
+    """The configured single-part type asking through `kind` (one per kind today)."""
+    (found,) = [t for t in configured_types() if t.kind is kind and not t.per_part]
+    return found
+
+
 def choices_result(from_name: str, to_name: str, label: str) -> dict:
-    return {"from_name": from_name, "to_name": to_name, "type": CHOICES, "value": {"choices": [label]}}
+    (result,) = CHOICES.results(Control(from_name, to_name, CHOICES.type), label)
+    return result
 
 
 def textarea_result(text: str) -> dict:
-    (transcript,) = controls("speech", ["audio"])
-    return {
-        "from_name": transcript.name,
-        "to_name": transcript.to_name,
-        "type": TEXTAREA,
-        "value": {"text": [text]},
-    }
+    transcription = _single_part_type(TEXTAREA)
+    (result,) = transcription.results(transcription.spec.parts, text)
+    return result
 
 
 def rectangle_result(box: dict, original_width: int, original_height: int) -> dict:
     """`box` holds x, y, width, height in percent of the image (the contract's unit) and its label."""
-    (boxes,) = controls("image", ["image"])
-    return {
-        "from_name": boxes.name,
-        "to_name": boxes.to_name,
-        "type": RECTANGLES,
-        "original_width": original_width,
-        "original_height": original_height,
-        "image_rotation": 0,
-        "value": {
-            "x": box["x"],
-            "y": box["y"],
-            "width": box["width"],
-            "height": box["height"],
-            "rotation": 0,
-            "rectanglelabels": [box["label"]],
-        },
-    }
+    detection = _single_part_type(RECTANGLES)
+    (result,) = detection.results(
+        detection.spec.parts, [box], original_width=original_width, original_height=original_height
+    )
+    return result
 
 
 def build_task(

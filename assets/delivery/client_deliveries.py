@@ -10,6 +10,7 @@ import pandas as pd
 
 from annobase import ledger
 from annobase.keys import DeliveryRef
+from annotation_types import annotation_type, single_answer_columns
 from assets.partitions import deliveries_partitions
 from assets.quality.qa_results import qa_results
 from assets.quality.verdicts import judged_consensus, on_current_exports, verdicts_digest
@@ -26,8 +27,8 @@ def delivered_file_name(item_id: str, part: str, upload_key: str) -> str:
 
 
 def labels_table(consensus: pd.DataFrame, items: pd.DataFrame, modality: str) -> pd.DataFrame:
-    """One row per kept item with its consensus answer; multimodal items get one label per part."""
-    if modality == "multimodal":
+    """One row per kept item with its consensus answer; per-part types (multimodal) get a label per part."""
+    if annotation_type(modality).per_part:
         wide = consensus.pivot_table(index="item_key", columns="part", values="label", aggfunc="first")
         wide.columns = [f"label_{part}" for part in wide.columns]
         agreed = wide.nunique(axis=1) == 1
@@ -35,7 +36,7 @@ def labels_table(consensus: pd.DataFrame, items: pd.DataFrame, modality: str) ->
         answers = wide.join(consensus.groupby("item_key").agreement.mean())
     else:
         answers = consensus.drop_duplicates("item_key").set_index("item_key")[
-            ["label", "transcript", "boxes_json", "agreement"]
+            [*single_answer_columns(), "agreement"]
         ]
     table = items.set_index("item_key").join(answers, how="left").reset_index()
     return table.drop(

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from annobase.keys import DeliveryRef, is_valid_id
 from annobase.settings import Settings
+from annotation_types import labelled_tasks
 from assets.intake import reasons as r
 from assets.intake.reasons import Reason, shorten
 
@@ -263,7 +264,7 @@ def _delivery_level_reasons(document: dict, ref: DeliveryRef, settings: Settings
                 Reason(r.INVALID_LABEL, f"label {shorten(label, 80)} has control characters or edge spaces")
             )
             break
-    if document["task"] in ("classification", "detection") and not document.get("label_set"):
+    if document["task"] in labelled_tasks() and not document.get("label_set"):
         found.append(Reason(r.MISSING_LABEL_SET, f"task {document['task']!r} needs a non-empty label_set"))
     if not document["items"]:
         found.append(Reason(r.EMPTY_DELIVERY, "the manifest lists no items"))

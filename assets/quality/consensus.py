@@ -25,7 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from assets.quality.annotation_rows import TASK, TASK_PART, annotator_rows, part_label_rows, unit_index
+from annotation_types import annotation_type
+from assets.quality.annotation_rows import TASK, annotator_rows, unit_index
 from assets.quality.image_accuracy import (
     COORDINATES,
     box_components,
@@ -266,13 +267,5 @@ def box_consensus(annotations: pd.DataFrame) -> pd.DataFrame:
 def consensus(
     annotations: pd.DataFrame, modality: str, label_set: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """The consensus a modality's task calls for; multimodal items get one label per (task_id, part)."""
-    if modality == "text":
-        return label_consensus(annotations, label_set)
-    if modality == "multimodal":
-        return label_consensus(part_label_rows(annotations), label_set, TASK_PART)
-    if modality == "speech":
-        return transcript_consensus(annotations)
-    if modality == "image":
-        return box_consensus(annotations)
-    raise ValueError(f"unknown modality {modality!r}")
+    """The consensus a modality's annotation type calls for (multimodal: one label per (task_id, part))."""
+    return annotation_type(modality).consensus(annotations, label_set)

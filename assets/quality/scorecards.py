@@ -12,46 +12,20 @@ Scores are NaN where an annotator has nothing to score, never 0, so no one is bl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from assets.quality.annotation_rows import (
-    TASK,
-    TASK_PART,
-    Score,
-    annotator_rows,
-    gold_references,
-    part_label_rows,
-    summed_score,
-)
+from annotation_types import Measure, annotation_type
+from assets.quality.annotation_rows import Score, annotator_rows, gold_references, summed_score
 from assets.quality.consensus import consensus
-from assets.quality.image_accuracy import box_components, box_score
-from assets.quality.speech_accuracy import transcript_components, transcript_score
-from assets.quality.text_accuracy import label_components, label_score
 
 
-class _Measure(NamedTuple):
-    column: str
-    unit: Sequence[str]
-    components: Callable[[pd.DataFrame, pd.Series], pd.DataFrame]
-    score: Score
-
-
-_MEASURES = {
-    "text": _Measure("label", TASK, label_components, label_score),
-    "multimodal": _Measure("label", TASK_PART, label_components, label_score),
-    "speech": _Measure("transcript", TASK, transcript_components, transcript_score),
-    "image": _Measure("boxes", TASK, box_components, box_score),
-}
-
-
-def _measure(modality: str) -> _Measure:
-    if modality not in _MEASURES:
-        raise ValueError(f"unknown modality {modality!r}; known: {sorted(_MEASURES)}")
-    return _MEASURES[modality]
+def _measure(modality: str) -> Measure:
+    """The modality's annotation type's measure; ValueError for an unknown modality."""
+    return annotation_type(modality).measure
 
 
 class GoldScores(NamedTuple):
@@ -69,7 +43,7 @@ def gold_scores(annotations: pd.DataFrame, modality: str) -> GoldScores:
     """The modality's measure on gold; `annotations` need a unique index, by which components find rows."""
     measure = _measure(modality)
     # multimodal parts are scored one by one, like separate labels
-    scored = part_label_rows(annotations) if modality == "multimodal" else annotations
+    scored = annotations if measure.split is None else measure.split(annotations)
     references = gold_references(scored, measure.column, measure.unit)
     rows = annotator_rows(scored)
     return GoldScores(rows, references, measure.components(rows, references))
@@ -109,7 +83,7 @@ def batch_scorecards(
         agreed = consensus(annotations, modality, label_set)
     contested = agreed.loc[agreed["annotations"] >= 2, measure.column]
     # multimodal parts are scored one by one, but tasks and lead times count once per annotation
-    work = annotator_rows(annotations) if modality == "multimodal" else on_gold.rows
+    work = on_gold.rows if measure.split is None else annotator_rows(annotations)
     # every column is computed per annotator code, in annotator order
     codes, annotators = pd.factorize(work["annotator"], sort=True)
     n = len(annotators)

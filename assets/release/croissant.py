@@ -13,6 +13,8 @@ import os
 
 import pyarrow as pa
 
+from annotation_types import release_field_descriptions
+
 CROISSANT_1_0 = "http://mlcommons.org/croissant/1.0"
 PARQUET = "application/x-parquet"
 ITEMS = "items"
@@ -115,15 +117,18 @@ def croissant_metadata(
     `parquet_path` and each `extra_files` entry (`path`, `sha256`, `encoding_format`) are relative to
     the release root. Every file is a cr:FileObject of its own, so the card carries each file's
     sha256. The record set `items` has one field per Parquet column, in schema order, keyed by
-    `item_key`. Creators are organisations. Without a citation, one is made from the creators, name,
-    version and date, because Croissant recommends `citeAs` and mlcroissant warns when it is missing.
+    `item_key`; the annotation types describe their answer columns. Creators are organisations.
+    Without a citation, one is made from the creators, name, version and date, because Croissant
+    recommends `citeAs` and mlcroissant warns when it is missing.
     `version` should be MAJOR.MINOR.PATCH: mlcroissant warns about any other form.
     """
+    described = release_field_descriptions()
     fields = [
         {
             "@type": "cr:Field",
             "@id": f"{ITEMS}/{field.name}",
             "name": field.name,
+            **({"description": described[field.name]} if field.name in described else {}),
             "dataType": croissant_data_type(field.type),
             "source": {"fileObject": {"@id": parquet_path}, "extract": {"column": field.name}},
         }

@@ -33,6 +33,7 @@ import pandas as pd
 
 from annobase import ledger
 from annobase.object_store import ObjectStore
+from annotation_types import single_answer_columns
 from assets.release.object_pool import POOL_PREFIX, extension_of, pool_key, pool_path
 from assets.release.published_keys import publish_public_key
 from assets.release.release_manifest import MANIFEST_NAME, SIGNATURE_NAME, build_manifest
@@ -87,9 +88,7 @@ def latest_manifest(store: ObjectStore, industry: str) -> dict | None:
 
 def content_fingerprint(items: pd.DataFrame, file_hashes: dict[str, str]) -> str:
     """What a release says, independent of when it was cut: its rows' answers and its files' bytes."""
-    answer_columns = sorted(
-        c for c in items.columns if c.startswith("label") or c in ("transcript", "boxes_json")
-    )
+    answer_columns = sorted(c for c in items.columns if c.startswith("label") or c in single_answer_columns())
     digest = hashlib.sha256()
     columns = ["item_key", *answer_columns]
     rows = items.sort_values("item_key")

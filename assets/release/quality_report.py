@@ -18,19 +18,9 @@ import pandas as pd
 
 from annobase.keys import is_valid_id
 from annobase.settings import Modality, load_settings
+from annotation_types import accuracy_columns, annotation_type
 
 SCHEMA = "annobase.quality-report/1"
-
-# task -> the batch measure against gold, and the item column holding the consensus answer
-TASK_MEASURE = {
-    "classification": "text_accuracy",
-    "transcription": "speech_accuracy",
-    "detection": "image_box_f1",
-}
-TASK_ANSWER = {"classification": "label", "transcription": "transcript", "detection": "boxes_json"}
-JSON_ANSWERS = {"boxes_json"}
-
-ACCURACIES = ("text_accuracy", "speech_accuracy", "image_box_f1")
 
 GBT_36344_2018_NAMES = {
     "normativity": "规范性",
@@ -115,17 +105,18 @@ def _answers(items: pd.DataFrame, modalities: Mapping[str, Modality]) -> tuple[n
         rows = modality == name
         if not rows.any():
             continue
-        if len(spec.parts) > 1:
+        kind = annotation_type(name, spec.task)
+        if kind.per_part:
             has = np.array([_texts(items, f"{part}_path")[rows] for part in spec.parts])
             labelled = np.array([_texts(items, f"label_{part}")[rows] for part in spec.parts])
             present = has.any(axis=0) & (labelled | ~has).all(axis=0)
             answered[rows] = present
             well_formed[rows] = present & (has.sum(axis=0) >= spec.min_parts)
         else:
-            column = TASK_ANSWER[spec.task]
+            column = kind.release_answer
             present = _texts(items, column)[rows]
             answered[rows] = present
-            if column in JSON_ANSWERS:
+            if kind.release_json:
                 shaped = present.copy()
                 shaped[present] = _json_lists(_values(items, column)[rows][present])
                 well_formed[rows] = shaped
@@ -141,7 +132,7 @@ def _cross_modal(items: pd.DataFrame, modalities: Mapping[str, Modality]) -> np.
     modality = _values(items, "modality")
     for name, spec in modalities.items():
         rows = modality == name
-        if len(spec.parts) < 2 or not rows.any():
+        if not rows.any() or not annotation_type(name, spec.task).per_part:
             continue
         labels = [_values(items, f"label_{part}")[rows] for part in spec.parts]
         labelled = [_texts(items, f"label_{part}")[rows] for part in spec.parts]
@@ -166,7 +157,7 @@ def _scores(items: pd.DataFrame, batches: pd.DataFrame, thresholds: Mapping[str,
     items_per_batch = batches["batch_id"].map(items["batch_id"].value_counts())
     weighted = {
         name: _weighted(batches[name], gold, f"no batch of the release has {name} measured on gold")
-        for name in ACCURACIES
+        for name in accuracy_columns()
     }
     weighted["cross_modal_consistency"] = _weighted(
         batches["cross_modal_consistency"],
@@ -196,7 +187,9 @@ def _scores(items: pd.DataFrame, batches: pd.DataFrame, thresholds: Mapping[str,
 def _accuracy(batches: pd.DataFrame, modalities: Mapping[str, Modality]) -> dict:
     """Each batch's own measure against gold (by its modality's task), weighted by its gold annotations."""
     measures = [
-        batch[TASK_MEASURE[modalities[batch["modality"]].task]] if batch["modality"] in modalities else None
+        batch[annotation_type(batch["modality"], modalities[batch["modality"]].task).accuracy_metric]
+        if batch["modality"] in modalities
+        else None
         for _, batch in batches.iterrows()
     ]
     measure, _ = _weighted(
