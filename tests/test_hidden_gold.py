@@ -203,7 +203,7 @@ def test_a_batch_whose_review_did_not_come_back_is_blocked_for_insufficient_gold
     [batch_id] = deliver(flow, 42, "yungang-grottoes", "d-nogold-001", "text", 40)
     complete_batch(flow["store"], batch_id, flow["truth"], SHARP_CREW, review_sample=False, review_rate=0.05)
     result = run_qa(flow["instance"], flow["resources"], batch_id)
-    assert not result.success
+    assert result.success  # a verdict is not an outage: the run succeeds, its qa_gate check fails
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "qa_gate")
     assert not evaluation.passed and evaluation.metadata["reason"].value == "insufficient_gold"
     verdict = gate(flow, batch_id)
@@ -222,7 +222,9 @@ def test_a_careless_multimodal_crew_is_blocked_on_part_accuracy(flow):
     assert len(batches) == 2  # (image, text) and (image, text, audio) items
     for batch_id in batches:
         complete_batch(flow["store"], batch_id, flow["truth"], CARELESS, seed=5)
-        assert not run_qa(flow["instance"], flow["resources"], batch_id).success
+        judged = run_qa(flow["instance"], flow["resources"], batch_id)
+        evaluation = next(e for e in judged.get_asset_check_evaluations() if e.check_name == "qa_gate")
+        assert judged.success and not evaluation.passed
         verdict = gate(flow, batch_id)
         assert verdict.reason == "part_below_threshold" and json.loads(verdict.annotators_below)
         qa = flow["catalog"].read_partition("qa_results", batch_id).iloc[0]
