@@ -170,24 +170,25 @@ class worker_killed_on:  # noqa: N801 (used as a `with` statement)
 
 
 def catalog_tables(store) -> dict[str, pd.DataFrame]:
-    """Every catalog table, less what differs between any two runs (run ids, clocks), rows sorted."""
+    """Every catalog table, made `stable`."""
     import io
 
     files: dict[str, list[pd.DataFrame]] = {}
     for obj in store.list("catalog/"):
         table = obj.key.split("/")[1]
         files.setdefault(table, []).append(pd.read_parquet(io.BytesIO(store.get(obj.key))))
-    tables = {}
-    for table, parts in sorted(files.items()):
-        frame = pd.concat(parts, ignore_index=True)
-        drop = [
-            c
-            for c in frame.columns
-            if c in VOLATILE or pd.api.types.is_datetime64_any_dtype(frame[c]) or c.endswith("_at")
-        ]
-        frame = frame.drop(columns=drop).astype(str)
-        tables[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return tables
+    return {table: stable(pd.concat(parts, ignore_index=True)) for table, parts in sorted(files.items())}
+
+
+def stable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows less what differs between any two runs (run ids, clocks), as text, sorted."""
+    drop = [
+        c
+        for c in frame.columns
+        if c in VOLATILE or pd.api.types.is_datetime64_any_dtype(frame[c]) or c.endswith("_at")
+    ]
+    frame = frame.drop(columns=drop).astype(str)
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
 def assert_same_catalog(disturbed, undisturbed) -> None:
@@ -256,6 +257,7 @@ def test_s3_killed_during_intake_loses_and_doubles_nothing(faulty_s3, s3_store, 
     resources = annobase_resources(disturbed_store, dask_cluster)
     run = Background(lambda: run_flow_for_delivery(instance, resources, partition))
     wait_until(lambda: step_started(instance, "raw_items"), "intake to start")
+    assert run.running, "the fault must hit the run, not follow it"
     restart_seconds = crash_and_restart(faulty_s3)
     assert run.join().success
 
@@ -279,11 +281,21 @@ def published(store, industry: str) -> tuple[str, list[int], list[int]]:
     return store.get(f"datasets/{industry}/LATEST").decode(), versions.published, versions.incomplete
 
 
+def latest_is_signed(store, industry: str) -> bool:
+    """LATEST is absent or names a version whose signature exists: never a half-published one."""
+    if store.head(f"datasets/{industry}/LATEST") is None:
+        return True
+    version = store.get(f"datasets/{industry}/LATEST").decode().strip()
+    return int(version[1:]) in existing_versions(store, industry).published
+
+
 @pytest.mark.long
+@pytest.mark.parametrize("down_seconds", [DOWN_SECONDS, 75], ids=["restart", "past-client-retries"])
 def test_s3_killed_during_publish_leaves_no_half_release(
-    faulty_s3, s3_store, dask_cluster, signing, tmp_path, monkeypatch
+    down_seconds, faulty_s3, s3_store, dask_cluster, signing, tmp_path, monkeypatch
 ):
-    """SeaweedFS SIGKILLed once the release's first file is written, before it is signed."""
+    """SeaweedFS SIGKILLed once the release's first file is written, before it is signed; down 3 s
+    (boto3's retries ride it out), or 75 s (past them: the step is run again, `store_outage`)."""
     stores = {"disturbed": fresh_bucket(faulty_s3), "undisturbed": s3_store}
     bases = {}
     for name, resource in stores.items():
@@ -300,14 +312,20 @@ def test_s3_killed_during_publish_leaves_no_half_release(
     )
     written_when_killed = len(list(base.store.list("datasets/energy/v0001/")))
     signed_when_killed = base.store.head("datasets/energy/v0001/MANIFEST.json.sig") is not None
-    restart_seconds = crash_and_restart(faulty_s3)
+    assert run.running, "the fault must hit the run, not follow it"
+    restart_seconds = crash_and_restart(faulty_s3, down_seconds)
+    latest_signed_after_restart = latest_is_signed(base.store, "energy")
     metadata = run.join()
+
+    assert latest_signed_after_restart and latest_is_signed(base.store, "energy")
+    if down_seconds > 60:  # past boto3's retries: only the step's own retry can have saved the run
+        assert step_retries(base.instance) >= 1
 
     assert metadata["released"] and metadata["version"] == "v0001"
     assert published(base.store, "energy") == ("v0001", [1], []) == published(calm.store, "energy")
     pd.testing.assert_frame_equal(
-        base.release_items("datasets/energy/v0001").drop(columns=["released_at"], errors="ignore"),
-        calm.release_items("datasets/energy/v0001").drop(columns=["released_at"], errors="ignore"),
+        stable(base.release_items("datasets/energy/v0001")),
+        stable(calm.release_items("datasets/energy/v0001")),
     )
     files = {
         name: sorted(
@@ -323,6 +341,7 @@ def test_s3_killed_during_publish_leaves_no_half_release(
     assert main(["ledger", "verify"]) == 0
     report(
         "s3-killed-during-publish",
+        down_s=down_seconds,
         files_written_when_killed=written_when_killed,
         signed_when_killed=signed_when_killed,
         restart_s=round(restart_seconds, 1),
@@ -432,6 +451,7 @@ def test_postgres_crashed_during_a_run_loses_and_doubles_nothing(
         resources = annobase_resources(s3_store, dask_cluster)
         run = Background(lambda: run_flow_for_delivery(instance, resources, partition))
         wait_until(lambda: step_started(instance, "raw_items"), "intake to start", every=0.02)
+        assert run.running, "the fault must hit the run, not follow it"
         restart_seconds = crash_and_restart(own_postgres)
         result = run.join()
         assert result.success
@@ -482,7 +502,8 @@ def sensor_tick_started(postgres_server, db_name: str, sensor: str) -> bool:
             if not cur.fetchone()[0]:
                 return False
             cur.execute(
-                "SELECT status FROM job_ticks WHERE tick_body::jsonb ->> 'job_name' = %s ORDER BY id DESC LIMIT 1",
+                "SELECT status FROM job_ticks WHERE tick_body::jsonb ->> 'job_name' = %s "
+                "ORDER BY id DESC LIMIT 1",
                 (sensor,),
             )
             row = cur.fetchone()
@@ -497,8 +518,9 @@ def test_the_daemon_killed_during_a_sensor_tick_takes_each_delivery_in_once(
 ):
     """`dagster-daemon` (with its code server and any run it launched) SIGKILLed while a
     `client_uploads` tick is under way, then started again: every delivery taken in exactly once."""
-    from assets.release.signing import generate_key_pem
     from test_end_to_end_daemon import TICK_SECONDS, materialized_partitions
+
+    from assets.release.signing import generate_key_pem
 
     database = postgres.create_database()
     signing_key = tmp_path / "release-key.pem"
@@ -579,3 +601,38 @@ def test_the_daemon_killed_during_a_sensor_tick_takes_each_delivery_in_once(
         deliveries_taken_in=len(set(taken_in)),
         taken_in_twice=len(taken_in) - len(set(taken_in)),
     )
+
+
+def test_reconciliation_leaves_the_deliveries_of_an_intake_run_in_flight_alone(s3_store, instance):
+    """What the daemon test above caught: after a restart, `client_uploads` asked for a client's new
+    deliveries in one range run, and the first `reconciliation` tick, finding them not yet in the
+    catalog, asked for each again under its own run key: every delivery taken in twice."""
+    from resources import CatalogResource
+    from sensors.client_uploads import intake_request
+    from sensors.reconciliation import reconciliation
+
+    store = s3_store.open()
+    partitions = [f"datong-schools/d-fault-rec-{n:03d}" for n in (1, 2, 3)]
+    etags = []
+    for n, partition in enumerate(partitions):
+        upload(store, 70 + n, *partition.split("/"), 2)
+        etags.append(store.head(f"uploads/{partition}/manifest.json").etag)
+    instance.add_dynamic_partitions("deliveries", partitions)
+    request = intake_request("datong-schools", list(zip(partitions[:2], etags[:2], strict=True)))
+    running = dg.DagsterRun(
+        job_name="intake_deliveries",
+        run_id=str(uuid.uuid4()),
+        status=dg.DagsterRunStatus.STARTED,  # taking them in right now
+        tags={**request.tags, "dagster/run_key": request.run_key},
+    )
+    instance.add_run(running)
+
+    def requested() -> list[str]:
+        resources = {"object_store": s3_store, "catalog": CatalogResource(object_store=s3_store)}
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            result = reconciliation(context)
+        return sorted(r.partition_key for r in result.run_requests if r.job_name == "intake_deliveries")
+
+    assert requested() == partitions[2:]  # the run in flight is not lost: only the third is asked for
+    instance.report_run_failed(running)
+    assert requested() == partitions  # once it ended without taking them in, they are
