@@ -156,9 +156,15 @@ class worker_killed_on:  # noqa: N801 (used as a `with` statement)
 
     def __exit__(self, *exc_info) -> None:
         self.client.unregister_worker_plugin(KillWorkerOnTask.name)
+
         # the nanny brings the killed worker back: the cluster is whole again for the next test
-        self.client.wait_for_workers(len(self.cluster.workers), timeout=120)
-        self.pids_after = set(self.client.run(os.getpid).values())
+        def whole() -> set[int] | None:
+            pids = set(self.client.run(os.getpid).values())
+            if len(pids) == len(self.pids_before) and (pids != self.pids_before or not self.killed):
+                return pids
+            return None
+
+        self.pids_after = wait_until(whole, "the killed worker's replacement", timeout=180, every=1)
         self.client.close()
 
     @property
@@ -187,7 +193,7 @@ def stable(frame: pd.DataFrame) -> pd.DataFrame:
         for c in frame.columns
         if c in VOLATILE or pd.api.types.is_datetime64_any_dtype(frame[c]) or c.endswith("_at")
     ]
-    frame = frame.drop(columns=drop).astype(str)
+    frame = frame.drop(columns=drop).map(lambda v: v.hex() if isinstance(v, bytes) else str(v))
     return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
