@@ -19,6 +19,7 @@ from resources.catalog import Catalog
 from sensors.upload_listing import ListingCursor, find_new_objects
 
 CLIENT_TAG = "annobase/client_id"
+RUN_KEY_TAG = "dagster/run_key"
 DELIVERIES_TAG = "annobase/deliveries"
 # Dagster's own tags for a run over a partition range (what a single-run backfill sets)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -68,7 +69,11 @@ def client_uploads(
             if not context.instance.has_dynamic_partition(deliveries_partitions.name, partition):
                 new.append((partition, etag))
             elif not taken_in(writer, partition, etag):
-                run_requests.append(intake_request(client_id, [(partition, etag)]))
+                request = intake_request(client_id, [(partition, etag)])
+                # `reconciliation` asks under the same key (and adds the partition first): Dagster
+                # skips a run key only within one sensor, so the other sensor's run is looked up
+                if not already_requested(context.instance, request.run_key):
+                    run_requests.append(request)
         # added in this order, a client's new deliveries are a contiguous range of the partitions
         new_partitions += [partition for partition, _ in new]
         run_requests += [
@@ -88,6 +93,11 @@ def refuse(context: dg.SensorEvaluationContext, store, key: str, reason: Reason)
     """A manifest that cannot be taken in as such is recorded, by its key's hash, and never run."""
     record = quarantine_invalid_key(store, key, reason, datetime.now(UTC))
     context.log.error(f"{key!r} rejected ({reason.code}: {reason.detail}); recorded at {record}")
+
+
+def already_requested(instance: dg.DagsterInstance, run_key: str) -> bool:
+    """Whether any sensor (or the demo) already launched a run under this key."""
+    return bool(instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
 def taken_in(writer: Catalog, partition: str, etag: str) -> bool:

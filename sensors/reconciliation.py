@@ -29,10 +29,9 @@ from orchestration.jobs import annotation_qa_job, client_delivery_job, intake_jo
 from resources import CatalogResource, ObjectStoreResource
 from resources.catalog import Catalog
 from sensors.annotation_exports import qa_request
-from sensors.client_uploads import CLIENT_TAG, intake_request
+from sensors.client_uploads import CLIENT_TAG, already_requested, intake_request
 from sensors.delivery_completion import request_under
 
-RUN_KEY_TAG = "dagster/run_key"
 # A tick reads a client's manifests, exports and verdicts: a few clients per tick keeps it far inside
 # the 60 s sensor timeout; every client is visited once per round of ticks.
 CLIENTS_PER_TICK = 10
@@ -97,11 +96,6 @@ def reconciliation(
         else [],
         cursor=json.dumps(asdict(ReconciliationCursor(visited[-1] if visited else ""))),
     )
-
-
-def already_requested(instance: dg.DagsterInstance, run_key: str) -> bool:
-    """Whether any sensor (or the demo) already launched a run under this key."""
-    return bool(instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
 def in_flight(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]) -> bool:

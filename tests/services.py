@@ -136,6 +136,7 @@ class SeaweedFS:
         self._dir: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._grpc_sockets: list[Path] = []
+        self._ports_in_use: dict[str, int] = {}
 
     @property
     def log_path(self) -> Path:
@@ -189,12 +190,16 @@ class SeaweedFS:
                 ports[("master", "volume", "filer", "s3")[len(ports)]] = port
         return ports
 
-    def _launch(self, weed: str, config: Path) -> None:
+    def _launch(self, weed: str, config: Path, ports: dict[str, int] | None = None) -> None:
+        """Start weed on fresh ports and an empty data dir, or, given `ports`, again on those and the
+        data it left (a restart)."""
         assert self._dir is not None
-        ports = self._ports()
         data = self._dir / "data"
-        shutil.rmtree(data, ignore_errors=True)  # a failed attempt's raft state names the old ports
-        data.mkdir()
+        if ports is None:
+            ports = self._ports()
+            shutil.rmtree(data, ignore_errors=True)  # a failed attempt's raft state names the old ports
+            data.mkdir()
+        self._ports_in_use = ports
         # weed always puts its gRPC unix sockets in /tmp, named by the gRPC port; stop() removes them.
         self._grpc_sockets = [
             Path(f"/tmp/seaweedfs-{role}-grpc-{port + GRPC_OFFSET}.sock") for role, port in ports.items()
@@ -224,7 +229,7 @@ class SeaweedFS:
             f"-s3.localSocket={self._dir / 's3.sock'}",
         ]
         self.endpoint_url = f"http://127.0.0.1:{ports['s3']}"
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 args,
                 cwd=self._dir,
@@ -274,6 +279,19 @@ class SeaweedFS:
         for path in self._grpc_sockets:
             path.unlink(missing_ok=True)
         self._grpc_sockets = []
+
+    def crash(self) -> None:
+        """SIGKILL the server mid-work, keeping its ports and data for `restart` (fault injection)."""
+        self._kill()
+
+    def restart(self) -> float:
+        """Start a crashed server again on the same ports and data dir; returns seconds until it served."""
+        assert self._dir is not None and self._proc is None, "restart() follows crash()"
+        began = time.monotonic()
+        self._launch(find_weed(), self._dir / "s3.json", self._ports_in_use)
+        if not self._wait_ready(began + self.startup_timeout):
+            raise RuntimeError(f"SeaweedFS exited while restarting; tail of its log:\n{_tail(self.log_path)}")
+        return time.monotonic() - began
 
     def stop(self) -> None:
         """Kill the server and remove its directory; safe to call more than once."""
@@ -339,6 +357,7 @@ class PostgresServer:
         self.startup_seconds: float | None = None
         self._proc = process
         self._dir = directory
+        self._spawn: Callable[[], bool] | None = None  # starts a cluster of our own on its port again
 
     @property
     def owned(self) -> bool:
@@ -386,6 +405,22 @@ class PostgresServer:
         with self._admin_cursor() as cur:
             # FORCE (PostgreSQL 13+) terminates the remaining sessions first.
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def crash(self) -> None:
+        """Stop a cluster this process started at once, as a crash would (`immediate` shutdown: no
+        checkpoint, sessions cut); `restart` brings it back on the same port and data dir."""
+        assert self._proc is not None, "only a cluster of our own is crashed"
+        os.kill(self._proc.pid, signal.SIGQUIT)
+        self._proc.wait(timeout=30)
+        self._proc = None
+
+    def restart(self) -> float:
+        """Start a crashed cluster again (it replays its WAL); returns seconds until it answered."""
+        assert self._spawn is not None and self._proc is None, "restart() follows crash()"
+        began = time.monotonic()
+        if not self._spawn():
+            raise RuntimeError("PostgreSQL exited while restarting; see postgres.log in its directory")
+        return time.monotonic() - began
 
     def stop(self) -> None:
         """Shut down and delete a cluster this process started; a pre-existing server is left running."""
@@ -476,9 +511,8 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
         ):
             command += ["-c", setting]
 
-        def launch() -> bool:
-            server.port = free_port(avoid_grpc_twin=False)
-            with open(log_path, "wb") as log:
+        def spawn() -> bool:
+            with open(log_path, "ab") as log:
                 server._proc = subprocess.Popen(
                     command + ["-p", str(server.port)],
                     cwd=directory,
@@ -489,16 +523,23 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
                     preexec_fn=_PREEXEC,
                     **as_user,
                 )
+            deadline = time.monotonic() + timeout
             while server._proc.poll() is None:
                 if _answers(server.host, server.port):
                     return True
-                if time.monotonic() > began + timeout:
+                if time.monotonic() > deadline:
                     raise TimeoutError(
                         f"PostgreSQL did not answer within {timeout:g} s; tail of its log:\n{_tail(log_path)}"
                     )
                 time.sleep(0.05)
             server._proc = None
             return False
+
+        def launch() -> bool:
+            server.port = free_port(avoid_grpc_twin=False)
+            return spawn()
+
+        server._spawn = spawn
 
         _retry_on_port_clash(launch, log_path, "PostgreSQL")
     except BaseException:

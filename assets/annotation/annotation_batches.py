@@ -127,6 +127,8 @@ def batch_files(
     kinds={"s3", "duckdb"},
     owners=["team:platform"],
     code_version="1",
+    # a service's failure is re-raised (is_transient) so the step runs again; others quarantine
+    retry_policy=dg.RetryPolicy(max_retries=INTAKE_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL),
 )
 def annotation_batches(
     context: dg.AssetExecutionContext, object_store: ObjectStoreResource, catalog: CatalogResource

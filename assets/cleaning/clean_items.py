@@ -76,6 +76,8 @@ def items_by_key(parts: pd.DataFrame) -> pd.DataFrame:
     kinds={"dask", "s3", "duckdb"},
     owners=["team:platform"],
     code_version="1",
+    # a service's failure is re-raised (is_transient) so the step runs again; others quarantine
+    retry_policy=dg.RetryPolicy(max_retries=INTAKE_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL),
 )
 def clean_items(
     context: dg.AssetExecutionContext,

@@ -31,6 +31,7 @@ from assets.release.publishing import (
 from assets.release.quality_report import quality_report
 from assets.release.signing import SigningKeyMissing
 from assets.release.withdrawals import catalog_reason, manifest_change, rows_of_another_version
+from assets.store_outage import retried_on_store_outage
 from resources import CatalogResource, DaskResource, ObjectStoreResource, SigningKeyResource
 
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -187,8 +188,9 @@ def industry_datasets(
     dask: DaskResource,
 ) -> dg.MaterializeResult:
     """One row per published item of the industry, in `datasets/{industry}/{version}/`, signed."""
-    with publishing(context, object_store.open(), context.partition_key) as lease:
-        return release_industry(context, object_store, catalog, signing_key, dask, lease)
+    with retried_on_store_outage(context):
+        with publishing(context, object_store.open(), context.partition_key) as lease:
+            return release_industry(context, object_store, catalog, signing_key, dask, lease)
 
 
 def release_industry(
