@@ -15,8 +15,11 @@ from collections.abc import Mapping, Sequence
 import httpx
 import numpy as np
 
-from simulator.annotation_tool import REVIEW_RATE, _answer, _result, _true_answer
 from simulator.annotators import Annotator
+from simulator.types import simulated
+
+# the share of tasks a reviewer labels when the batch names no review sample of its own
+REVIEW_RATE = 0.3
 
 
 def annotate_project(
@@ -35,14 +38,14 @@ def annotate_project(
     """Answer the project's tasks; `crew` pairs each Label Studio user id with the skill it plays.
     `stop_after` leaves the project unfinished after that many annotations, and a second call with the
     same seed and `skip` of that many posts the rest. Returns how many it went through."""
-    modality, parts, label_set = plan["modality"], plan["parts"], plan["label_set"]
+    kind, parts, label_set = simulated(plan["modality"], plan.get("task")), plan["parts"], plan["label_set"]
     rng = np.random.default_rng(int(hashlib.sha256(f"{seed}/{project_id}".encode()).hexdigest()[:12], 16))
     tasks = httpx.get(
         f"{url}/api/tasks/", params={"project": project_id, "page_size": 10_000}, headers=headers, timeout=120
     ).json()["tasks"]
     review = set(plan.get("review_item_keys") or [])
     if not review:
-        own = sorted(t["item_key"] for t in plan["tasks"] if not t["honeypot"])
+        own = sorted(t["item_key"] for t in plan["tasks"] if not t.get("honeypot"))
         review = set(
             rng.choice(own, size=min(len(own), max(4, round(review_rate * len(own)))), replace=False)
         )
@@ -53,11 +56,11 @@ def annotate_project(
         order = [crew[i] for i in rng.permutation(len(crew))]
         given = []
         for user_id, member in order[: task["overlap"]]:
-            answer = _answer(modality, parts, truth[item_key], label_set, member.accuracy, rng)
+            answer = kind.answer(parts, truth[item_key], label_set, member.accuracy, rng)
             lead_time = round(float(rng.gamma(4.0, member.lead_time_mean / 4.0)), 1)
-            given.append((user_id, _result(modality, parts, answer), False, lead_time))
+            given.append((user_id, kind.results(parts, answer), False, lead_time))
         if item_key in review:
-            correct = _result(modality, parts, _true_answer(modality, parts, truth[item_key]))
+            correct = kind.results(parts, kind.true_answer(parts, truth[item_key]))
             given.append((reviewer, correct, True, round(float(rng.uniform(20, 60)), 1)))
         for user_id, result, ground_truth, lead_time in given:
             if stop_after is not None and posted >= stop_after:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from annobase.keys import STARTER_CLIENT, starter_delivery_id, starter_gold_prefix
-from simulator.annotation_tool import _result, _true_answer
 from simulator.deliveries import make_delivery
+from simulator.types import simulated
 
 SCHEMA = "annobase.starter_gold/1"
 PART_FIELDS = {"image": "image_key", "audio": "audio_key"}
@@ -41,7 +41,8 @@ def curate_starter_gold(
                 store.put(prefix + spec["path"], data)
                 item[PART_FIELDS[part]] = prefix + spec["path"]
         item_truth = made.truth[item_id]
-        item["result"] = _result(modality, parts, _true_answer(modality, parts, item_truth))
+        kind = simulated(modality)
+        item["result"] = kind.results(parts, kind.true_answer(parts, item_truth))
         items.append(item)
         truth[f"{STARTER_CLIENT}/{delivery_id}/{item_id}"] = item_truth
     document = {
