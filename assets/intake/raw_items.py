@@ -1,16 +1,32 @@
 """Asset `raw_items`: a client delivery, verified against its manifest and recorded in the catalog."""
 
+import warnings
+from collections.abc import Iterator
+
 import dagster as dg
 
 from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.settings import load_settings
+from assets.evidence import table
 from assets.intake.intake import IntakeOutcome, ManifestVanished, take_in_delivery
 from assets.partitions import deliveries_backfill_policy, deliveries_of, deliveries_partitions
 from resources import CatalogResource, DaskResource, ObjectStoreResource
 from resources.catalog import Catalog
 
 DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
+
+# Per-delivery check results are a preview feature in Dagster 1.13, used knowingly: a rejected delivery
+# is one failed partition of the check, where a person looks for it.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    delivery_accepted = dg.AssetCheckSpec(
+        DELIVERY_ACCEPTED_CHECK,
+        asset="raw_items",
+        description="The delivery's manifest was accepted and at least one item verified; a rejected "
+        "delivery fails it with its reason (the run succeeds: rejecting bad input is intake working).",
+        partitions_def=deliveries_partitions,
+    )
 
 
 @dg.asset(
@@ -21,20 +37,14 @@ DELIVERY_ACCEPTED_CHECK = "delivery_accepted"
     owners=["team:platform"],
     code_version="1",
     retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL),
-    check_specs=[
-        dg.AssetCheckSpec(
-            DELIVERY_ACCEPTED_CHECK,
-            asset="raw_items",
-            description="Every delivery of the run had its manifest accepted and at least one item verified.",
-        )
-    ],
+    check_specs=[delivery_accepted],
 )
 def raw_items(
     context: dg.AssetExecutionContext,
     object_store: ObjectStoreResource,
     catalog: CatalogResource,
     dask: DaskResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """One row per verified file of a delivery: upload key, sha256, bytes, client, industry, license.
 
     Rejected deliveries and items are quarantined with a reason; the run still succeeds, because
@@ -52,26 +62,56 @@ def raw_items(
                 context.log.warning(f"{ref.partition_key}: {error}; nothing taken in")
                 context.add_asset_metadata({"status": "manifest_vanished"}, partition_key=ref.partition_key)
                 not_accepted[ref.partition_key] = "manifest_vanished"
+                context.log_event(_accepted_evaluation(ref, None))
                 continue
             ledger.record_intake(store, ref, outcome, context.run.run_id)  # before the rows: write-ahead
             _record(writer, ref, outcome, context.log)
             context.add_asset_metadata(_metadata(outcome), partition_key=ref.partition_key)
             if outcome.delivery["status"] == "rejected":
                 not_accepted[ref.partition_key] = outcome.delivery["reason"]
+            context.log_event(_accepted_evaluation(ref, outcome))
+    for partition, reason in not_accepted.items():
+        context.log.warning(f"{partition} rejected: {reason}")
+    yield dg.MaterializeResult()
+    # the check's results are the per-delivery evaluations logged above; its output only closes the step
+    yield dg.Output(
+        None, output_name=context.assets_def.get_output_name_for_asset_check_key(delivery_accepted.key)
+    )
 
-    return dg.MaterializeResult(
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=DELIVERY_ACCEPTED_CHECK,
-                passed=not not_accepted,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "deliveries": len(context.partition_keys),
-                    "not_accepted": len(not_accepted),
-                    "reasons": dg.MetadataValue.json(not_accepted),
-                },
-            )
-        ],
+
+def _accepted_evaluation(ref: DeliveryRef, outcome: IntakeOutcome | None) -> dg.AssetCheckEvaluation:
+    """`delivery_accepted` for one delivery, logged as it is decided: a run may cover a range of
+    deliveries, and each partition gets its own verdict (an AssetCheckResult covers the step's one)."""
+    delivery = outcome.delivery if outcome else {"status": "rejected", "reason": "manifest_vanished"}
+    rejected = delivery["status"] == "rejected"
+    detail = (
+        f" ({outcome.rejections[0]['detail'][:160]})" if rejected and outcome and outcome.rejections else ""
+    )
+    reason = (
+        f"rejected: {delivery['reason']}{detail}"
+        if rejected
+        else (
+            f"accepted: {delivery['items_accepted']} of {delivery['items_listed']} items verified"
+            + (f", {delivery['items_rejected']} quarantined" if delivery["items_rejected"] else "")
+        )
+    )
+    metadata = {"status": delivery["status"], "reason": reason}
+    if outcome and outcome.rejections:
+        metadata["rejections"] = table(
+            [
+                {"item": row["item_id"] or "(delivery)", "code": row["code"], "detail": row["detail"]}
+                for row in outcome.rejections[:50]
+            ],
+            {"item": "string", "code": "string", "detail": "string"},
+        )
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("raw_items"),
+        check_name=DELIVERY_ACCEPTED_CHECK,
+        passed=not rejected,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=reason,
+        metadata=metadata,
+        partition=ref.partition_key,
     )
 
 
@@ -102,7 +142,13 @@ def _metadata(outcome: IntakeOutcome) -> dict:
         "items_rejected": delivery["items_rejected"],
         "bytes_accepted": delivery["bytes_accepted"],
         "dagster/row_count": len(outcome.items),
-        "rejected_by_reason": dg.MetadataValue.json(outcome.rejected_by_reason),
+        "rejected_by_reason": table(
+            [
+                {"reason": reason, "items": count}
+                for reason, count in sorted(outcome.rejected_by_reason.items())
+            ],
+            {"reason": "string", "items": "int"},
+        ),
         "manifest_etag": delivery["manifest_etag"],
         "preview": dg.MetadataValue.md(
             "| item | part | bytes | sha256 |\n|---|---|---|---|\n" + preview
