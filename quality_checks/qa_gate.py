@@ -15,10 +15,11 @@ import dagster as dg
 
 from annobase import ledger
 from annobase.settings import load_settings
+from assets.evidence import score, stored, table
 from assets.partitions import batches_partitions
 from assets.quality.qa_results import qa_results
 from quality_checks.gx_runner import SuiteOutcome, validate_dataframe
-from quality_checks.raw_items_checks import check_metadata
+from quality_checks.raw_items_checks import check_metadata, failed_expectations_table
 from resources import CatalogResource, ObjectStoreResource
 
 GATED_METRIC = {
@@ -165,14 +166,25 @@ def qa_gate(
         metadata={
             **check_metadata(outcome),
             "metric": metric,
-            "observed": dg.MetadataValue.float(observed)
-            if observed is not None
-            else "not measured (no gold)",
-            "threshold": dg.MetadataValue.float(threshold),
-            "annotators_below_threshold": dg.MetadataValue.json(annotators_below),
-            "gx_result": gx_key,
+            "observed": score(observed),
+            "threshold": score(threshold),
+            "annotators_below_threshold": table(
+                annotators_below, {"annotator": "int", "gold_accuracy": "float"}
+            ),
+            "gx_result": stored(store, gx_key),
         },
+        description=gate_summary(outcome, metric, observed, threshold, len(annotators_below)),
     )
+
+
+def gate_summary(outcome: SuiteOutcome, metric: str, observed, threshold: float, below: int) -> str:
+    """The verdict in one line, as the check's page and the asset's partition show it."""
+    measured = f"{metric} {observed:.3f}" if observed is not None else f"{metric} not measured (no gold)"
+    if outcome.success:
+        return f"passed: {measured} meets the threshold {threshold:.3f}"
+    failed = ", ".join(f"{f.expectation}({f.column})" for f in outcome.failures)
+    crew = f"; {below} annotators under it on gold" if below else ""
+    return f"blocked: {measured} against the threshold {threshold:.3f}{crew}; failed {failed}"
 
 
 def qa_tables_valid(
@@ -195,13 +207,19 @@ def qa_tables_valid(
         passed=all(outcome.success for outcome in outcomes),
         metadata={
             **{
-                f"{outcome.suite}_failed": dg.MetadataValue.json(
-                    check_metadata(outcome)["failed_expectations"].data
-                )
-                for outcome in outcomes
+                f"{outcome.suite}_failed": failed_expectations_table(outcome.failures) for outcome in outcomes
             },
-            "gx_results": dg.MetadataValue.json(keys),
+            **{
+                f"{outcome.suite}_gx_result": stored(store, key)
+                for outcome, key in zip(outcomes, keys, strict=True)
+            },
         },
+        description="; ".join(
+            f"{outcome.suite}: {outcome.evaluated_rows} rows valid"
+            if outcome.success
+            else f"{outcome.suite}: " + ", ".join(f"{f.expectation}({f.column})" for f in outcome.failures)
+            for outcome in outcomes
+        ),
     )
 
 
