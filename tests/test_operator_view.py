@@ -1,0 +1,252 @@
+"""The operator's view after `annobase demo`: what the Dagster UI shows, read in a real browser.
+
+The demo's own instance is served by dagster-webserver and driven with Playwright on Debian's chromium
+(the package index serves Playwright, not its browser downloads: `.ci/run` installs the Debian package).
+The pages are read as a person reads them: the lineage from the clients' uploads to the releases, a
+blocked batch's failed expectation with its observed value and threshold, a rejected delivery's reason.
+Screenshots are kept under `tests/artefacts/` (ignored by git). A daemon started over the same
+instance afterwards must request nothing the demo already ran.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from test_dagster_ui import STARTUP_TIMEOUT_S, _free_port, _kill_group
+from test_readme_and_demo import run_demo
+
+REPO = Path(__file__).resolve().parents[1]
+BIN_DIR = Path(sys.executable).parent
+ARTEFACTS = Path(__file__).resolve().parent / "artefacts" / "operator_view"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# what the demo does to its deliveries (annobase/demo.py)
+REJECTED = "xiehe-clinic/d-2026-11-21-003"  # malformed manifest
+BLOCKED_DELIVERY = "datong-schools/d-2026-11-22-002"  # its batches went to the careless crew
+UNRELEASED_INDUSTRY = "medical"  # the clinic's data is private
+FLOW = [
+    ("client_uploads", "raw_items"),
+    ("raw_items", "clean_items"),
+    ("clean_items", "annotation_batches"),
+    ("clean_items", "industry_datasets"),
+    ("annotation_batches", "annotation_tool_exports"),
+    ("annotation_tool_exports", "batch_annotations"),
+    ("batch_annotations", "qa_results"),
+    ("qa_results", "annotator_scorecards"),
+    ("qa_results", "client_deliveries"),
+    ("qa_results", "industry_datasets"),
+]
+JOBS = {
+    "intake_deliveries": ("sensor", "client_uploads"),
+    "annotation_qa": ("sensor", "annotation_exports"),
+    "return_client_delivery": ("sensor", "delivery_completion"),
+    "refresh_annotator_scorecards": ("schedule", "hourly_scorecards"),
+    "publish_industry_datasets": ("schedule", "nightly_publish"),
+}
+SENSORS = ("client_uploads", "annotation_exports", "delivery_completion", "reconciliation")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> dict[str, str]:
+    """The demo, run once: the environment that opens its store and instance."""
+    workdir = tmp_path_factory.mktemp("operator_view") / ".annobase"
+    finished = run_demo(workdir)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANNOBASE_", "DAGSTER_"))}
+    return {
+        **env,
+        "HOME": str(workdir.parent),
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+        "ANNOBASE_LOCAL_STORE": str(workdir / "store"),
+    }
+
+
+@pytest.fixture(scope="module")
+def instance(demo):
+    with dg.DagsterInstance.from_config(demo["DAGSTER_HOME"]) as instance:
+        yield instance
+
+
+def test_the_demo_files_its_runs_under_their_jobs_and_automation(instance):
+    """As the daemon would launch them: the UI's job, sensor and schedule pages list runs by these tags."""
+    runs = instance.get_runs()
+    assert {run.job_name for run in runs} == set(JOBS)
+    for run in runs:
+        kind, name = JOBS[run.job_name]
+        assert run.tags[".dagster/repository"] == "__repository__@annobase", run.tags
+        assert run.tags[f"dagster/{kind}_name"] == name
+
+
+CHECK_QUERY = """
+query ($asset: AssetKeyInput!, $check: String!, $partition: String) {
+  assetCheckExecutions(assetKey: $asset, checkName: $check, partition: $partition, limit: 1) {
+    evaluation {
+      success severity description partition
+      metadataEntries { label ... on TableMetadataEntry { table { records } } }
+    }
+  }
+}
+"""
+
+
+def latest_check(webserver: str, asset: str, check: str, partition: str) -> dict:
+    """The latest evaluation of `check` on one partition of `asset`, as the UI receives it."""
+    variables = {"asset": {"path": [asset]}, "check": check, "partition": partition}
+    response = requests.post(
+        f"{webserver}/graphql", json={"query": CHECK_QUERY, "variables": variables}, timeout=60
+    )
+    response.raise_for_status()
+    executions = response.json()["data"]["assetCheckExecutions"]
+    assert executions and executions[0]["evaluation"], f"no {check} on {asset} {partition}"
+    return executions[0]["evaluation"]
+
+
+def blocked_batch(instance) -> str:
+    [batch] = [
+        key
+        for key in instance.get_dynamic_partitions("batches")
+        if key.startswith(BLOCKED_DELIVERY.replace("/", "-"))
+    ]
+    return batch
+
+
+def test_every_verdict_is_a_check_on_its_partition(webserver, instance):
+    """A rejected delivery, a blocked batch, an industry that released nothing and a delivery not returned
+    each fail a check on their own partition, with the reason in one line."""
+    rejected = latest_check(webserver, "raw_items", "delivery_accepted", REJECTED)
+    assert not rejected["success"] and rejected["description"].startswith("rejected: malformed_json")
+    batch = blocked_batch(instance)
+    gate = latest_check(webserver, "qa_results", "qa_gate", batch)
+    assert not gate["success"] and gate["description"].startswith("blocked: ")
+    [failed] = [entry for entry in gate["metadataEntries"] if entry["label"] == "failed_expectations"]
+    assert failed["table"]["records"], gate
+    unreleased = latest_check(webserver, "industry_datasets", "release_current", UNRELEASED_INDUSTRY)
+    assert not unreleased["success"] and unreleased["severity"] == "WARN"
+    assert unreleased["description"].startswith("nothing released: ")
+    unreturned = latest_check(webserver, "client_deliveries", "delivery_returned", BLOCKED_DELIVERY)
+    assert not unreturned["success"] and batch in unreturned["description"]
+    returned = latest_check(
+        webserver, "client_deliveries", "delivery_returned", "yungang-grottoes/d-2026-11-20-001"
+    )
+    assert returned["success"]
+
+
+def test_a_daemon_started_after_the_demo_requests_nothing_again(demo, instance, tmp_path):
+    """Every sensor ticks over the demo's store and instance, and none asks for a run the demo ran."""
+    runs_before = {run.run_id for run in instance.get_runs()}
+    env = {
+        **demo,
+        "ANNOBASE_SENSOR_INTERVAL_SECONDS": "2",
+        "ANNOBASE_RECONCILE_INTERVAL_SECONDS": "2",
+        "ANNOBASE_RECONCILE_GRACE_SECONDS": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("wb") as log:
+        daemon = subprocess.Popen(
+            [str(BIN_DIR / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while (ticks := sensor_ticks(instance)) and min(len(t) for t in ticks.values()) < 2 or not ticks:
+            assert time.monotonic() < deadline, (
+                f"sensors did not tick: {ticks}\n{log_path.read_text()[-4000:]}"
+            )
+            time.sleep(2)
+    finally:
+        _kill_group(daemon)
+    ticks = sensor_ticks(instance)
+    assert set(ticks) == set(SENSORS)
+    for name, sensor_ticks_ in ticks.items():
+        for tick in sensor_ticks_:
+            assert tick.status == TickStatus.SKIPPED, (name, tick.status, tick.error)
+            assert not tick.run_ids, (name, tick.run_keys)
+    assert {run.run_id for run in instance.get_runs()} == runs_before
+
+
+def sensor_ticks(instance) -> dict[str, list]:
+    """Each sensor's ticks so far, by name (a sensor has state once the daemon ticked it)."""
+    states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+    return {
+        state.instigator_name: instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
+        for state in states
+        if state.instigator_name in SENSORS
+    }
+
+
+@pytest.fixture(scope="module")
+def webserver(demo):
+    """dagster-webserver over the demo's instance; up once /server_info answers."""
+    port = _free_port()
+    log_path = Path(demo["DAGSTER_HOME"]) / "webserver.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN_DIR / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env={**demo, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(f"{url}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"dagster-webserver not up:\n{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        _kill_group(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shoot(page, name: str) -> None:
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"))
