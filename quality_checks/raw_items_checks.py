@@ -84,7 +84,7 @@ def failed_expectations_table(failures) -> dg.TableMetadataValue:
                 "column": failure.column,
                 "observed": _observed(failure.observed),
                 "unexpected_count": failure.unexpected_count,
-                "sample": ", ".join(str(value) for value in failure.sample_unexpected),
+                "sample": ", ".join(_observed(value) or "null" for value in failure.sample_unexpected),
             }
             for failure in failures
         ],

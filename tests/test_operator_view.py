@@ -11,6 +11,7 @@ instance afterwards must request nothing the demo already ran.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -250,3 +251,94 @@ def page(browser):
 
 def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"))
+
+
+def open_page(page, url: str, ready: str) -> None:
+    """`url`, once `ready` shows (the UI loads its data after the page)."""
+    page.add_init_script("window.localStorage.setItem('communityNux', '1')")  # no welcome dialog
+    page.goto(url)
+    page.get_by_text(ready).first.wait_for()
+
+
+def test_the_lineage_starts_at_the_uploads_and_draws_every_edge(webserver, page):
+    open_page(page, f"{webserver}/asset-groups", "Global asset lineage")
+    page.locator("path[marker-end]").first.wait_for()  # the graph is drawn, its groups collapsed
+    assets = {asset for edge in FLOW for asset in edge}
+    page.keyboard.press("Alt+e")  # expand every group
+    page.wait_for_function(f"() => ({GRAPH_SCRIPT})().nodes.length >= {len(assets)}")
+    drawn = page.evaluate(GRAPH_SCRIPT)
+    shoot(page, "lineage")
+    names = {}
+    for node in drawn["nodes"]:
+        # a zoomed-out node shows its name cut in the middle ("annotatio…_exports")
+        head, _, tail = node["label"].partition("…")
+        [name] = [asset for asset in assets if asset.startswith(head) and asset.endswith(tail)]
+        names[name] = node
+    assert set(names) == assets
+    edges = set()
+    for edge in drawn["edges"]:
+        [source] = [n for n, box in names.items() if leaves(box, edge["from"])]
+        [target] = [n for n, box in names.items() if enters(box, edge["to"])]
+        edges.add((source, target))
+    assert edges == set(FLOW)
+
+
+# the asset nodes (name and box) and the edges (first and last point) of the lineage graph, in its
+# own coordinates: an edge leaves a node's right side and ends at the next one's left, by its arrow
+GRAPH_SCRIPT = """() => {
+  const nodes = [...document.querySelectorAll('foreignObject')]
+    .filter(o => o.querySelector('[class*=AssetNode_assetName]') && !o.classList.contains('group')
+                 && o.querySelectorAll('[class*=AssetNode_assetName]').length === 1)
+    .map(o => ({label: o.querySelector('[class*=AssetNode_assetName]').textContent,
+                x: +o.getAttribute('x'), y: +o.getAttribute('y'),
+                width: +o.getAttribute('width'), height: +o.getAttribute('height')}));
+  const edges = [...document.querySelectorAll('path[marker-end]')].map(p => {
+    const numbers = p.getAttribute('d').match(/-?[0-9.]+/g).map(Number);
+    return {from: numbers.slice(0, 2), to: numbers.slice(-2)};
+  });
+  return {nodes, edges};
+}"""
+EDGE_SLACK = 20  # pixels between a node's side and its edge's end (the arrow head)
+
+
+def leaves(box: dict, point: list[float]) -> bool:
+    x, y = point
+    return abs(x - (box["x"] + box["width"])) < EDGE_SLACK and box["y"] <= y <= box["y"] + box["height"]
+
+
+def enters(box: dict, point: list[float]) -> bool:
+    x, y = point
+    return abs(x - box["x"]) < EDGE_SLACK and box["y"] <= y <= box["y"] + box["height"]
+
+
+def open_check_partition(page, webserver: str, asset: str, check: str, partition: str) -> None:
+    """A check's page, its partitions tab, one partition's latest evaluation: as a person clicks there."""
+    open_page(page, f"{webserver}/assets/{asset}?view=checks&checkDetail={check}", "Latest execution")
+    page.get_by_text("Partitions", exact=True).nth(1).click()  # the check's tab, not the asset's
+    # a long key is cut in the middle on the page and whole in its tooltip
+    page.locator(f'[data-tooltip="{partition}"], :text-is("{partition}")').first.click()
+    page.get_by_text("Description", exact=True).wait_for()
+
+
+def test_a_blocked_batch_explains_itself(webserver, instance, page):
+    batch = blocked_batch(instance)
+    open_check_partition(page, webserver, "qa_results", "qa_gate", batch)
+    page.get_by_text("blocked: ").first.wait_for()
+    shoot(page, "blocked_batch")
+    text = page.inner_text("body")
+    assert "Failed" in text
+    line = next(line for line in text.splitlines() if line.startswith("blocked: "))
+    # the failed expectation, the observed value and the threshold, on the page
+    assert re.search(r"speech_accuracy (0\.\d{3}) against the threshold (0\.\d{3})", line), line
+    observed, threshold = (float(v) for v in re.findall(r"0\.\d{3}", line)[:2])
+    assert observed < threshold
+    assert "expect_column_values_to_be_between" in text and "speech_accuracy" in text
+    assert re.search(rf"threshold\s+{threshold:g}\b", text), "the threshold's own metadata row"
+    assert re.search(rf"observed\s+{observed:g}\b", text), "the observed value's own metadata row"
+
+
+def test_a_rejected_delivery_shows_its_reason(webserver, page):
+    open_check_partition(page, webserver, "raw_items", "delivery_accepted", REJECTED)
+    page.get_by_text("rejected: malformed_json").first.wait_for()
+    shoot(page, "rejected_delivery")
+    assert "Failed" in page.inner_text("body")
