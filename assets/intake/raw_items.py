@@ -4,6 +4,9 @@ import warnings
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from annobase import ledger
 from annobase.keys import DeliveryRef
@@ -53,7 +56,7 @@ def raw_items(
     Each delivery of a range run is taken in on its own, so a bad one never stops the others.
     """
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
-    not_accepted: dict[str, str] = {}
+    decided: list[tuple[DeliveryRef, IntakeOutcome | None]] = []
     with dask.client() as dask_client:
         for ref in deliveries_of(context):
             try:
@@ -62,27 +65,37 @@ def raw_items(
                 # deleted or being replaced: a new upload has a new ETag, which the sensor requests
                 context.log.warning(f"{ref.partition_key}: {error}; nothing taken in")
                 context.add_asset_metadata({"status": "manifest_vanished"}, partition_key=ref.partition_key)
-                not_accepted[ref.partition_key] = "manifest_vanished"
-                context.log_event(_accepted_evaluation(ref, None))
+                decided.append((ref, None))
                 continue
             ledger.record_intake(store, ref, outcome, context.run.run_id)  # before the rows: write-ahead
             _record(writer, ref, outcome, context.log)
             context.add_asset_metadata(_metadata(outcome), partition_key=ref.partition_key)
-            if outcome.delivery["status"] == "rejected":
-                not_accepted[ref.partition_key] = outcome.delivery["reason"]
-            context.log_event(_accepted_evaluation(ref, outcome))
-    for partition, reason in not_accepted.items():
-        context.log.warning(f"{partition} rejected: {reason}")
+            decided.append((ref, outcome))
     yield dg.MaterializeResult()
-    # the check's results are the per-delivery evaluations logged above; its output only closes the step
+    # each delivery's verdict names the materialization it judged, which the UI needs to show it as
+    # current on that partition (an AssetCheckResult would cover only a single-partition step)
+    for ref, outcome in decided:
+        context.log_event(_accepted_evaluation(ref, outcome, _judged(context.instance, ref)))
     yield dg.Output(
         None, output_name=context.assets_def.get_output_name_for_asset_check_key(delivery_accepted.key)
     )
 
 
-def _accepted_evaluation(ref: DeliveryRef, outcome: IntakeOutcome | None) -> dg.AssetCheckEvaluation:
-    """`delivery_accepted` for one delivery, logged as it is decided: a run may cover a range of
-    deliveries, and each partition gets its own verdict (an AssetCheckResult covers the step's one)."""
+def _judged(instance: dg.DagsterInstance, ref: DeliveryRef) -> AssetCheckEvaluationTargetMaterializationData:
+    """The delivery's materialization of this run, which its verdict judged."""
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(dg.AssetKey("raw_items"), asset_partitions=[ref.partition_key]), limit=1
+    ).records
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+
+
+def _accepted_evaluation(
+    ref: DeliveryRef, outcome: IntakeOutcome | None, judged: AssetCheckEvaluationTargetMaterializationData
+) -> dg.AssetCheckEvaluation:
+    """`delivery_accepted` for one delivery: a run may cover a range of deliveries, and each partition
+    gets its own verdict."""
     delivery = outcome.delivery if outcome else {"status": "rejected", "reason": "manifest_vanished"}
     rejected = delivery["status"] == "rejected"
     detail = (
@@ -113,6 +126,7 @@ def _accepted_evaluation(ref: DeliveryRef, outcome: IntakeOutcome | None) -> dg.
         description=reason,
         metadata=metadata,
         partition=ref.partition_key,
+        target_materialization_data=judged,
     )
 
 
