@@ -148,6 +148,28 @@ def test_every_verdict_is_a_check_on_its_partition(webserver, instance):
     assert returned["success"]
 
 
+def test_a_delivery_held_back_is_a_warning_on_its_partition():
+    """What `delivery_completion` returns when it does not return a delivery: the reason it skips,
+    also as a failed `delivery_returned` on the delivery's partition (the daemon records both)."""
+    from annobase.keys import DeliveryRef
+    from sensors.delivery_completion import with_its_check
+
+    ref = DeliveryRef("datong-schools", "d-001")
+    waiting = dg.SkipReason(f"{ref.partition_key} waits: datong-schools-d-001-x-b001 for a first verdict")
+    result = with_its_check(ref, waiting)
+    assert result.skip_reason.skip_message == waiting.skip_message
+    [evaluation] = result.asset_events
+    assert (evaluation.asset_key, evaluation.check_name, evaluation.partition) == (
+        dg.AssetKey("client_deliveries"),
+        "delivery_returned",
+        ref.partition_key,
+    )
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.description == "not returned: waits: datong-schools-d-001-x-b001 for a first verdict"
+    request = dg.RunRequest(partition_key=ref.partition_key, run_key="k")
+    assert with_its_check(ref, request) is request
+
+
 def test_a_daemon_started_after_the_demo_requests_nothing_again(demo, instance, tmp_path):
     """Every sensor ticks over the demo's store and instance, and none asks for a run the demo ran."""
     runs_before = {run.run_id for run in instance.get_runs()}
