@@ -192,20 +192,29 @@ def test_a_daemon_started_after_the_demo_requests_nothing_again(demo, instance, 
         )
     try:
         deadline = time.monotonic() + 300
-        while (ticks := sensor_ticks(instance)) and min(len(t) for t in ticks.values()) < 2 or not ticks:
-            assert time.monotonic() < deadline, (
-                f"sensors did not tick: {ticks}\n{log_path.read_text()[-4000:]}"
-            )
+        while len(evaluated := skipped_twice(sensor_ticks(instance))) < len(SENSORS):
+            assert time.monotonic() < deadline, f"ticked: {evaluated}\n{log_path.read_text()[-4000:]}"
             time.sleep(2)
     finally:
         _kill_group(daemon)
-    ticks = sensor_ticks(instance)
-    assert set(ticks) == set(SENSORS)
-    for name, sensor_ticks_ in ticks.items():
-        for tick in sensor_ticks_:
-            assert tick.status == TickStatus.SKIPPED, (name, tick.status, tick.error)
+    for name, ticks in sensor_ticks(instance).items():
+        for tick in ticks:
             assert not tick.run_ids, (name, tick.run_keys)
+            # a tick the daemon was stopped in is left STARTED; under heavy load a tick can find the code
+            # server unreachable: neither decides anything
+            assert tick.status in (TickStatus.SKIPPED, TickStatus.STARTED) or (
+                tick.status == TickStatus.FAILURE and "DagsterUserCodeUnreachableError" in tick.error.message
+            ), (name, tick.status, tick.error and tick.error.message[:2000])
     assert {run.run_id for run in instance.get_runs()} == runs_before
+
+
+def skipped_twice(ticks_by_sensor: dict[str, list]) -> set[str]:
+    """The sensors that evaluated at least twice and requested nothing."""
+    return {
+        name
+        for name, ticks in ticks_by_sensor.items()
+        if sum(tick.status == TickStatus.SKIPPED for tick in ticks) >= 2
+    }
 
 
 def sensor_ticks(instance) -> dict[str, list]:
