@@ -297,21 +297,35 @@ def test_the_lineage_starts_at_the_uploads_and_draws_every_edge(webserver, page)
     assets = {asset for edge in FLOW for asset in edge}
     page.keyboard.press("Alt+e")  # expand every group
     page.wait_for_function(f"() => ({GRAPH_SCRIPT})().nodes.length >= {len(assets)}")
-    drawn = page.evaluate(GRAPH_SCRIPT)
+    # the graph is laid out again as groups open and statuses arrive: read it once it holds still
+    deadline = time.monotonic() + 60
+    while (drawn := read_graph(page, assets)) != read_graph(page, assets) or drawn is None:
+        assert time.monotonic() < deadline, page.evaluate(GRAPH_SCRIPT)
+        page.wait_for_timeout(1000)
     shoot(page, "lineage")
+    names, edges = drawn
+    assert names == assets
+    assert edges == set(FLOW)
+
+
+def read_graph(page, assets: set[str]) -> tuple[set[str], set[tuple[str, str]]] | None:
+    """The assets drawn and the (source, target) of every edge drawn, or None while an edge's ends do
+    not sit on one node each."""
+    drawn = page.evaluate(GRAPH_SCRIPT)
     names = {}
     for node in drawn["nodes"]:
         # a zoomed-out node shows its name cut in the middle ("annotatio…_exports")
         head, _, tail = node["label"].partition("…")
         [name] = [asset for asset in assets if asset.startswith(head) and asset.endswith(tail)]
         names[name] = node
-    assert set(names) == assets
     edges = set()
     for edge in drawn["edges"]:
-        [source] = [n for n, box in names.items() if leaves(box, edge["from"])]
-        [target] = [n for n, box in names.items() if enters(box, edge["to"])]
-        edges.add((source, target))
-    assert edges == set(FLOW)
+        sources = [name for name, box in names.items() if leaves(box, edge["from"])]
+        targets = [name for name, box in names.items() if enters(box, edge["to"])]
+        if len(sources) != 1 or len(targets) != 1:
+            return None
+        edges.add((sources[0], targets[0]))
+    return set(names), edges
 
 
 # the asset nodes (name and box) and the edges (first and last point) of the lineage graph, in its
