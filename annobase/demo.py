@@ -19,6 +19,19 @@ from rich.progress import Progress
 from rich.table import Table
 
 RUN_KEY_TAG = "dagster/run_key"
+# The tags a run launched by the daemon carries: the UI files a run under its code location's job by the
+# repository label, and under its sensor or schedule (and "launched by") by its name; the sensor daemon
+# also reads a run key as taken only when the run names its sensor, so a daemon started after the demo
+# requests none of the demo's runs again.
+REPOSITORY_TAG = ".dagster/repository"
+REPOSITORY_LABEL = "__repository__@annobase"  # workspace.yaml's location, Definitions' repository
+
+
+def launched_by(kind: str, name: str) -> dict[str, str]:
+    """Tags of a run the `kind` ("sensor" or "schedule") named `name` launched."""
+    return {REPOSITORY_TAG: REPOSITORY_LABEL, f"dagster/{kind}_name": name}
+
+
 # the batches of this delivery go to the careless crew: the demo shows the gate blocking them
 CARELESS_DELIVERY = "d-2026-11-22-002"
 
@@ -155,11 +168,13 @@ def run_sensor_tick(instance, defs, sensor_name: str, job_name: str, store_resou
         for request in result.run_requests
         if not instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}), limit=1)
     ]
-    runs, failed = run_requests(instance, defs.resolve_job_def(job_name), todo, console)
+    runs, failed = run_requests(
+        instance, defs.resolve_job_def(job_name), todo, console, launched_by("sensor", sensor_name)
+    )
     return runs, failed, sum(int(request.tags.get("annobase/deliveries", "1")) for request in todo)
 
 
-def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
+def run_requests(instance, job, requests, console: Console, tags: dict[str, str]) -> tuple[int, int]:
     failed = 0
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(job.name, total=len(requests))
@@ -171,7 +186,7 @@ def run_requests(instance, job, requests, console: Console) -> tuple[int, int]:
             outcome = job.execute_in_process(
                 instance=instance,
                 partition_key=request.partition_key,
-                tags={**request.tags, RUN_KEY_TAG: request.run_key},
+                tags={**request.tags, **tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})},
                 # the request's own config too: intake reads the manifest versions it names
                 run_config={
                     **request.run_config,
@@ -201,6 +216,7 @@ def publish_releases(instance, defs, console: Console) -> list[str]:
         result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
+            tags=launched_by("schedule", "nightly_publish"),
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
         [materialization] = result.asset_materializations_for_node("industry_datasets")
@@ -213,17 +229,25 @@ def publish_releases(instance, defs, console: Console) -> list[str]:
     return released
 
 
-def deliverable(catalog, store) -> list:
-    """Deliveries whose batches all passed their latest gate and that were not returned yet: what the
-    `delivery_completion` sensor requests after each successful QA run."""
+def delivery_decisions(instance, catalog, store) -> list:
+    """What `delivery_completion` decides after the QA runs: a run for each delivery whose batches all
+    passed and that was not returned yet; every other delivery's `delivery_returned` check says why."""
     import dagster as dg
 
-    rows = catalog.query("deliverable_deliveries")
-    return [
-        dg.RunRequest(partition_key=f"{client}/{delivery}", run_key=f"{client}/{delivery}@demo")
-        for client, delivery in zip(rows.client_id, rows.delivery_id, strict=True)
-        if store.head(f"deliveries/{client}/{delivery}/delivery.json") is None
-    ]
+    from annobase.keys import DeliveryRef
+    from sensors.delivery_completion import delivery_request, with_its_check
+
+    deliveries = catalog.query("delivery_summary")
+    requests = []
+    for client, delivery in zip(deliveries.client_id, deliveries.delivery_id, strict=True):
+        ref = DeliveryRef(client, delivery)
+        decision = with_its_check(instance, ref, delivery_request(store, catalog, ref))
+        if isinstance(decision, dg.SensorResult):
+            for event in decision.asset_events:
+                instance.report_runless_asset_event(event)
+        elif store.head(f"deliveries/{client}/{delivery}/delivery.json") is None:
+            requests.append(decision)
+    return requests
 
 
 def summary_tables(catalog) -> list[Table]:
@@ -286,11 +310,17 @@ def run_demo(workdir: Path, items_per_delivery: int, seed: int) -> int:
             )
             console.print(f"annotation_exports requested {runs} QA runs ({blocked} blocked by the gate)")
             returned, _ = run_requests(
-                instance, defs.resolve_job_def("return_client_delivery"), deliverable(catalog, store), console
+                instance,
+                defs.resolve_job_def("return_client_delivery"),
+                delivery_decisions(instance, catalog, store),
+                console,
+                launched_by("sensor", "delivery_completion"),
             )
             console.print(f"returned {returned} deliveries to their clients under deliveries/")
             defs.resolve_job_def("refresh_annotator_scorecards").execute_in_process(
-                instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+                instance=instance,
+                tags=launched_by("schedule", "hourly_scorecards"),
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
             releases = publish_releases(instance, defs, console)
         for release in releases:

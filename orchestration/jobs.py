@@ -49,6 +49,7 @@ hourly_scorecards = dg.ScheduleDefinition(
     cron_schedule="0 * * * *",
     execution_timezone="Asia/Shanghai",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour: every annotator's gold accuracy and agreement over all batches so far.",
 )
 
 publish_job = dg.define_asset_job(
@@ -66,6 +67,7 @@ publish_job = dg.define_asset_job(
     execution_timezone="Asia/Shanghai",
     job=publish_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every industry, every night at 02:00 Beijing time; a release only where something changed.",
 )
 def nightly_publish(context: dg.ScheduleEvaluationContext):
     """Every industry, every night at 02:00 Beijing time; a release only where something changed."""

@@ -27,11 +27,12 @@ import dagster as dg
 from annobase import ledger
 from annobase.settings import load_settings
 from annotation_types import annotation_type, score_columns
+from assets.evidence import score, stored, table
 from assets.partitions import batches_partitions
 from assets.quality.gold_sampling import PAIRS_DISAGREE, GoldVerdict, gold_verdict
 from assets.quality.qa_results import qa_results
 from quality_checks.gx_runner import SuiteOutcome, validate_dataframe
-from quality_checks.raw_items_checks import check_metadata
+from quality_checks.raw_items_checks import check_metadata, failed_expectations_table
 from resources import CatalogResource, ObjectStoreResource
 
 # on the QA run, once the gate judged: `passed` or `blocked` (a business outcome on a run that succeeded)
@@ -255,11 +256,11 @@ def qa_gate(
             "reason": verdict.reason,
             "verdict": verdict.detail,
             "metric": column,
-            "observed": dg.MetadataValue.float(accuracy)
-            if accuracy is not None
-            else "not measured (no gold)",
-            "observed_95_interval": dg.MetadataValue.json(list(interval)),
-            "threshold": dg.MetadataValue.float(thresholds[column]),
+            "observed": score(accuracy) if accuracy is not None else "not measured (no gold)",
+            "observed_95_interval": dg.MetadataValue.json(
+                [None if b is None else round(b, 4) for b in interval]
+            ),
+            "threshold": score(thresholds[column]),
             "gold_tasks": int(row.gold_tasks or 0),
             "gold_required": int(row.gold_required),
             **(
@@ -267,10 +268,29 @@ def qa_gate(
                 if metric != column
                 else {}
             ),
-            "annotators_below_threshold": dg.MetadataValue.json(annotators_below),
-            "gx_result": gx_key,
+            "annotators_below_threshold": table(
+                annotators_below, {"annotator": "int", "email": "string", "gold_accuracy": "float"}
+            ),
+            "gx_result": stored(store, gx_key),
         },
+        description=gate_summary(
+            outcome, verdict, column, accuracy, thresholds[column], len(annotators_below)
+        ),
     )
+
+
+def gate_summary(
+    outcome: SuiteOutcome, verdict: GoldVerdict, metric: str, observed, threshold: float, below: int
+) -> str:
+    """The verdict in one line, as the check's page and the asset's partition show it."""
+    measured = f"{metric} {observed:.3f}" if observed is not None else f"{metric} not measured (no gold)"
+    if outcome.success and verdict.passed:
+        return f"passed: {measured} meets the threshold {threshold:.3f}"
+    if outcome.success:
+        return f"blocked: {verdict.reason}: {verdict.detail}"
+    failed = ", ".join(f"{f.expectation}({f.column})" for f in outcome.failures)
+    crew = f"; {below} annotators under it on gold" if below else ""
+    return f"blocked: {measured} against the threshold {threshold:.3f}{crew}; failed {failed}"
 
 
 def qa_tables_valid(
@@ -293,13 +313,19 @@ def qa_tables_valid(
         passed=all(outcome.success for outcome in outcomes),
         metadata={
             **{
-                f"{outcome.suite}_failed": dg.MetadataValue.json(
-                    check_metadata(outcome)["failed_expectations"].data
-                )
-                for outcome in outcomes
+                f"{outcome.suite}_failed": failed_expectations_table(outcome.failures) for outcome in outcomes
             },
-            "gx_results": dg.MetadataValue.json(keys),
+            **{
+                f"{outcome.suite}_gx_result": stored(store, key)
+                for outcome, key in zip(outcomes, keys, strict=True)
+            },
         },
+        description="; ".join(
+            f"{outcome.suite}: {outcome.evaluated_rows} rows valid"
+            if outcome.success
+            else f"{outcome.suite}: " + ", ".join(f"{f.expectation}({f.column})" for f in outcome.failures)
+            for outcome in outcomes
+        ),
     )
 
 

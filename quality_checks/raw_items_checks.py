@@ -5,6 +5,7 @@ import pandas as pd
 
 from annobase.keys import UPLOADS, DeliveryRef
 from annobase.settings import load_settings
+from assets.evidence import table
 from assets.intake.raw_items import raw_items
 from assets.partitions import deliveries_of
 from quality_checks.gx_runner import SuiteOutcome, validate_dataframe
@@ -67,28 +68,54 @@ def rows_with_their_partition(catalog: Catalog, refs: list[DeliveryRef]) -> pd.D
 
 
 def check_metadata(outcome: SuiteOutcome) -> dict:
+    """The suite's evidence: each failed expectation with its column, observed value and a sample."""
     return {
         "suite": outcome.suite,
         "evaluated_rows": outcome.evaluated_rows,
-        "failed_expectations": dg.MetadataValue.json(
-            [
-                {
-                    "expectation": failure.expectation,
-                    "column": failure.column,
-                    "unexpected_count": failure.unexpected_count,
-                    "sample": [str(v) for v in failure.sample_unexpected],
-                }
-                for failure in outcome.failures
-            ]
-        ),
+        "failed_expectations": failed_expectations_table(outcome.failures),
     }
+
+
+def failed_expectations_table(failures) -> dg.TableMetadataValue:
+    return table(
+        [
+            {
+                "expectation": failure.expectation,
+                "column": failure.column,
+                "observed": _observed(failure.observed),
+                "unexpected_count": failure.unexpected_count,
+                "sample": ", ".join(_observed(value) or "null" for value in failure.sample_unexpected),
+            }
+            for failure in failures
+        ],
+        {
+            "expectation": "string",
+            "column": "string",
+            "observed": "string",
+            "unexpected_count": "int",
+            "sample": "string",
+        },
+    )
+
+
+def _observed(value) -> str | None:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return None if value is None else str(value)[:120]
 
 
 def raw_items_catalog_rows_valid(context: dg.AssetCheckExecutionContext, catalog: CatalogResource):
     refs = deliveries_of(context)
     rows = rows_with_their_partition(catalog.open(), refs)
     outcome = validate_dataframe(rows, "raw_items", raw_items_expectations(refs))
-    return dg.AssetCheckResult(passed=outcome.success, metadata=check_metadata(outcome))
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        metadata=check_metadata(outcome),
+        description=f"{outcome.evaluated_rows} rows valid"
+        if outcome.success
+        else f"{len(outcome.failures)} expectations failed: "
+        + ", ".join(f"{f.expectation}({f.column})" for f in outcome.failures),
+    )
 
 
 # One validation covers every delivery of a run (a run may take in a range of deliveries); a

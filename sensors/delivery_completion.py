@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from annobase.keys import DeliveryRef
+from assets.delivery.client_deliveries import not_returned, reported_without_run
 from assets.quality.verdicts import on_current_exports, verdicts_digest
 from orchestration.jobs import annotation_qa_job, client_delivery_job
 from resources import CatalogResource, ObjectStoreResource
@@ -62,4 +63,13 @@ def delivery_completion(
     if batch.empty:
         return dg.SkipReason(f"batch {batch_id!r} is not in the catalog")
     ref = DeliveryRef(batch.client_id.iloc[0], batch.delivery_id.iloc[0])
-    return delivery_request(object_store.open(), writer, ref)
+    return with_its_check(context.instance, ref, delivery_request(object_store.open(), writer, ref))
+
+
+def with_its_check(instance: dg.DagsterInstance, ref: DeliveryRef, decision: dg.RunRequest | dg.SkipReason):
+    """A delivery held back also shows on its `client_deliveries` partition, with why (a warning),
+    reported once (see `reported_without_run`)."""
+    if isinstance(decision, dg.RunRequest) or reported_without_run(instance, ref.partition_key):
+        return decision
+    why = decision.skip_message.removeprefix(f"{ref.partition_key} ")
+    return dg.SensorResult(skip_reason=decision, asset_events=[not_returned(ref.partition_key, why)])

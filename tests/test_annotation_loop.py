@@ -122,7 +122,8 @@ def test_a_bad_crew_is_blocked_listed_for_rework_and_nothing_is_delivered(flow):
     assert flow["instance"].get_run_by_id(result.run_id).tags["annobase/verdict"] == "blocked"
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "qa_gate")
     assert evaluation.metadata["observed"].value < 0.95
-    below = {entry["annotator"] for entry in evaluation.metadata["annotators_below_threshold"].value}
+    below = {row.data["annotator"] for row in evaluation.metadata["annotators_below_threshold"].value.records}
+    assert evaluation.description.startswith("blocked: text_accuracy 0.")
     assert below and below <= {member.annotator_id for member in BAD_CREW}
     rework = flow["catalog"].query("rework_batches")
     assert rework.batch_id.tolist() == [batch_id]

@@ -18,6 +18,8 @@ import pytest
 import requests
 
 EXPECTED_ASSETS = {
+    "client_uploads": {"group": "intake", "kinds": {"s3"}, "partitioned": False},  # external
+    "annotation_tool_exports": {"group": "annotation", "kinds": {"labelstudio", "s3"}, "partitioned": False},
     "raw_items": {"group": "intake", "kinds": {"s3", "dask", "duckdb"}, "partitioned": True},
     "clean_items": {"group": "cleaning", "kinds": {"s3", "dask", "duckdb"}, "partitioned": True},
     "annotation_batches": {"group": "annotation", "kinds": {"s3", "duckdb"}, "partitioned": True},
@@ -37,6 +39,8 @@ EXPECTED_CHECKS = {
     "raw_items": {"delivery_accepted": False, "raw_items_catalog_rows_valid": True},
     "batch_annotations": {"export_read": False},
     "qa_results": {"qa_gate": False, "qa_tables_valid": True},  # a verdict is not a failed run
+    "client_deliveries": {"delivery_returned": False},
+    "industry_datasets": {"release_current": False},
 }
 EXPECTED_SENSORS = {  # name -> status without any stored state
     "client_uploads": "RUNNING",

@@ -77,7 +77,8 @@ def test_bad_input_is_quarantined_with_its_reason(reason, object_store_resource,
         assert record["scope"] == "delivery" and reason in {r["code"] for r in record["reasons"]}
         assert store.get(quarantine + "manifest.json") == bad.manifest_bytes
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "delivery_accepted")
-        assert not check.passed
+        assert not check.passed and check.partition == partition
+        assert check.description.startswith(f"rejected: {reason}")
     else:
         assert set(rejections.item_id) == set(bad.bad_item_ids)
         assert delivery.status == "partially_accepted"
@@ -90,7 +91,11 @@ def test_bad_input_is_quarantined_with_its_reason(reason, object_store_resource,
             for part, copy_key in record["copies"].items():
                 assert store.get(copy_key) == store.get(record["files"][part])
     materialization = result.asset_materializations_for_node("raw_items")[0]
-    assert materialization.metadata["rejected_by_reason"].value.get(reason, 0) >= 1
+    by_reason = {
+        record.data["reason"]: record.data["items"]
+        for record in materialization.metadata["rejected_by_reason"].value.records
+    }
+    assert by_reason.get(reason, 0) >= 1
 
 
 def test_a_bad_id_in_the_manifest_header_rejects_the_delivery(
@@ -157,8 +162,16 @@ def test_a_range_run_takes_in_each_delivery_on_its_own(s3_store, dask_cluster, i
         m.partition: m.metadata["status"].value for m in result.asset_materializations_for_node("raw_items")
     }
     assert materialized == dict(zip(partitions, statuses, strict=True))
+    accepted = {
+        e.partition: (e.passed, e.description.split(":")[0])
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "delivery_accepted"
+    }
+    assert accepted == {
+        "datong-schools/d-001": (True, "accepted"),
+        "datong-schools/d-002": (False, "rejected"),
+        "datong-schools/d-003": (True, "accepted"),
+    }
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not checks["delivery_accepted"].passed
-    assert checks["delivery_accepted"].metadata["reasons"].value == {"datong-schools/d-002": "invalid_id"}
     assert checks["raw_items_catalog_rows_valid"].passed
     assert checks["raw_items_catalog_rows_valid"].metadata["evaluated_rows"].value == 9

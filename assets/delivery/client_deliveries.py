@@ -2,6 +2,7 @@
 
 import io
 import json
+import warnings
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -11,6 +12,8 @@ import pandas as pd
 from annobase import ledger
 from annobase.keys import DeliveryRef
 from annotation_types import annotation_type, single_answer_columns
+from assets.evidence import stored
+from assets.evidence import table as table_metadata
 from assets.partitions import deliveries_partitions
 from assets.quality.qa_results import qa_results
 from assets.quality.verdicts import judged_consensus, on_current_exports, verdicts_digest
@@ -57,6 +60,46 @@ def labels_table(consensus: pd.DataFrame, items: pd.DataFrame, modality: str) ->
     )
 
 
+DELIVERY_RETURNED_CHECK = "delivery_returned"
+
+# Per-delivery check results are a preview feature in Dagster 1.13, used knowingly: a delivery not
+# returned is a warning on its own partition, with the batches it waits for.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    delivery_returned = dg.AssetCheckSpec(
+        DELIVERY_RETURNED_CHECK,
+        asset="client_deliveries",
+        description="The delivery went back to its client; a warning names the batches it waits for "
+        "(reported by `delivery_completion` when a verdict holds it back).",
+        partitions_def=deliveries_partitions,
+    )
+
+
+def reported_without_run(instance: dg.DagsterInstance, partition_key: str) -> bool:
+    """Whether a held-back warning on this partition was already reported outside a run: Dagster keeps
+    one run-less result per check and partition (a second one is refused), so it is reported once and
+    stays until the delivery's own run records that it was returned."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        delivery_returned.key, limit=50, partition_filter=PartitionKeyFilter(key=partition_key)
+    )
+    return any(not record.run_id for record in history)
+
+
+def not_returned(partition_key: str, why: str) -> dg.AssetCheckEvaluation:
+    """`delivery_returned` failed (a warning) for a delivery held back, with why in one line: reported
+    by whoever decided not to return it, since no run of this asset happens."""
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("client_deliveries"),
+        check_name=DELIVERY_RETURNED_CHECK,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"not returned: {why}",
+        partition=partition_key,
+    )
+
+
 @dg.asset(
     partitions_def=deliveries_partitions,
     deps=[dg.AssetDep(qa_results, partition_mapping=dg.AllPartitionMapping())],
@@ -64,6 +107,7 @@ def labels_table(consensus: pd.DataFrame, items: pd.DataFrame, modality: str) ->
     kinds={"s3", "duckdb"},
     owners=["team:delivery"],
     code_version="1",
+    check_specs=[delivery_returned],
 )
 def client_deliveries(
     context: dg.AssetExecutionContext, object_store: ObjectStoreResource, catalog: CatalogResource
@@ -80,8 +124,12 @@ def client_deliveries(
             description=f"{ref.partition_key} is not deliverable: batches without a passed gate on their "
             "current export",
             metadata={
-                "batches_not_passed": dg.MetadataValue.json(
-                    dict(zip(blocked.batch_id, blocked.waiting_for, strict=True))
+                "batches_not_passed": table_metadata(
+                    [
+                        {"batch": batch, "waiting_for": why}
+                        for batch, why in zip(blocked.batch_id, blocked.waiting_for, strict=True)
+                    ],
+                    {"batch": "string", "waiting_for": "string"},
                 )
             },
             allow_retries=False,
@@ -141,7 +189,14 @@ def client_deliveries(
             "items": len(table),
             "batches": len(gates),
             "labelled": int(table.get("agreement", pd.Series(dtype=float)).notna().sum()),
-            "location": prefix,
+            "location": stored(store, prefix),
             "dagster/row_count": len(table),
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=DELIVERY_RETURNED_CHECK,
+                passed=True,
+                description=f"returned: {len(table)} items of {len(gates)} passed batches",
+            )
+        ],
     )

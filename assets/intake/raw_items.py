@@ -1,12 +1,19 @@
 """Asset `raw_items`: a client delivery, verified against its manifest and recorded in the catalog."""
 
+import warnings
+from collections.abc import Iterator
+
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from pydantic import Field
 
 from annobase import ledger
 from annobase.keys import DeliveryRef
 from annobase.leases import LeaseHeld
 from annobase.settings import load_settings
+from assets.evidence import table
 from assets.intake import delivery_lease
 from assets.intake.intake import (
     IntakeOutcome,
@@ -32,6 +39,19 @@ class IntakeConfig(dg.Config):
     manifest_etags: dict[str, str] = Field(default_factory=dict)
 
 
+# Per-delivery check results are a preview feature in Dagster 1.13, used knowingly: a rejected delivery
+# is one failed partition of the check, where a person looks for it.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    delivery_accepted = dg.AssetCheckSpec(
+        DELIVERY_ACCEPTED_CHECK,
+        asset="raw_items",
+        description="The delivery's manifest was accepted and at least one item verified; a rejected "
+        "delivery fails it with its reason (the run succeeds: rejecting bad input is intake working).",
+        partitions_def=deliveries_partitions,
+    )
+
+
 @dg.asset(
     partitions_def=deliveries_partitions,
     backfill_policy=deliveries_backfill_policy,
@@ -40,13 +60,7 @@ class IntakeConfig(dg.Config):
     owners=["team:platform"],
     code_version="1",
     retry_policy=dg.RetryPolicy(max_retries=INTAKE_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL),
-    check_specs=[
-        dg.AssetCheckSpec(
-            DELIVERY_ACCEPTED_CHECK,
-            asset="raw_items",
-            description="Every delivery of the run had its manifest accepted and at least one item verified.",
-        )
-    ],
+    check_specs=[delivery_accepted],
 )
 def raw_items(
     context: dg.AssetExecutionContext,
@@ -54,7 +68,7 @@ def raw_items(
     object_store: ObjectStoreResource,
     catalog: CatalogResource,
     dask: DaskResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """One row per verified file of a delivery: upload key, sha256, bytes, client, industry, license.
 
     Rejected deliveries and items are quarantined with a reason; the run still succeeds, because
@@ -64,7 +78,7 @@ def raw_items(
     """
     store, writer, settings = object_store.open(), catalog.open(), load_settings()
     run_id = context.run.run_id
-    not_accepted: dict[str, str] = {}
+    decided: list[tuple[DeliveryRef, IntakeOutcome | str]] = []  # an outcome, or why there is none
     deferred: dict[str, str] = {}
     with dask.client() as dask_client:
         for ref in deliveries_of(context):
@@ -88,15 +102,14 @@ def raw_items(
                 context.add_asset_metadata(
                     {"status": status, "manifest_etag": etag or ""}, partition_key=partition
                 )
-                not_accepted[partition] = status
+                decided.append((ref, status))
                 continue
             except Exception as error:
                 if is_transient(error) and context.retry_number < INTAKE_RETRIES:
                     raise  # the store or the cluster, not the delivery: the step is retried
                 outcome = record_internal_error(context, store, writer, ref, error, "intake", etag or "")
             context.add_asset_metadata(_metadata(outcome), partition_key=partition)
-            if outcome.delivery["status"] == "rejected":
-                not_accepted[partition] = outcome.delivery["reason"]
+            decided.append((ref, outcome))
 
     if deferred:
         # another run still works on these deliveries: retried (the others are taken in again, alike)
@@ -104,19 +117,13 @@ def raw_items(
             description=f"{len(deferred)} deliveries are held by another run: {sorted(deferred)}",
             metadata={"held": dg.MetadataValue.json(deferred)},
         )
-    return dg.MaterializeResult(
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=DELIVERY_ACCEPTED_CHECK,
-                passed=not not_accepted,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "deliveries": len(context.partition_keys),
-                    "not_accepted": len(not_accepted),
-                    "reasons": dg.MetadataValue.json(not_accepted),
-                },
-            )
-        ],
+    yield dg.MaterializeResult()
+    # each delivery's verdict names the materialization it judged, which the UI needs to show it as
+    # current on that partition (an AssetCheckResult would cover only a single-partition step)
+    for ref, outcome in decided:
+        context.log_event(_accepted_evaluation(ref, outcome, _judged(context.instance, ref)))
+    yield dg.Output(
+        None, output_name=context.assets_def.get_output_name_for_asset_check_key(delivery_accepted.key)
     )
 
 
@@ -154,6 +161,66 @@ def record_internal_error(
     return outcome
 
 
+def _judged(instance: dg.DagsterInstance, ref: DeliveryRef) -> AssetCheckEvaluationTargetMaterializationData:
+    """The delivery's materialization of this run, which its verdict judged."""
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(dg.AssetKey("raw_items"), asset_partitions=[ref.partition_key]), limit=1
+    ).records
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+
+
+def _accepted_evaluation(
+    ref: DeliveryRef, outcome: IntakeOutcome | str, judged: AssetCheckEvaluationTargetMaterializationData
+) -> dg.AssetCheckEvaluation:
+    """`delivery_accepted` for one delivery: a run may cover a range of deliveries, and each partition
+    gets its own verdict. A delivery whose manifest was replaced or deleted meanwhile (`outcome` says
+    which) is a warning: the new version's own run judges it."""
+    if isinstance(outcome, str):
+        reason = f"{outcome}: the manifest changed after the run was requested; nothing taken in"
+        return dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("raw_items"),
+            check_name=DELIVERY_ACCEPTED_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=reason,
+            metadata={"status": outcome, "reason": reason},
+            partition=ref.partition_key,
+            target_materialization_data=judged,
+        )
+    delivery = outcome.delivery
+    rejected = delivery["status"] == "rejected"
+    detail = f" ({outcome.rejections[0]['detail'][:160]})" if rejected and outcome.rejections else ""
+    reason = (
+        f"rejected: {delivery['reason']}{detail}"
+        if rejected
+        else (
+            f"accepted: {delivery['items_accepted']} of {delivery['items_listed']} items verified"
+            + (f", {delivery['items_rejected']} quarantined" if delivery["items_rejected"] else "")
+        )
+    )
+    metadata = {"status": delivery["status"], "reason": reason}
+    if outcome.rejections:
+        metadata["rejections"] = table(
+            [
+                {"item": row["item_id"] or "(delivery)", "code": row["code"], "detail": row["detail"]}
+                for row in outcome.rejections[:50]
+            ],
+            {"item": "string", "code": "string", "detail": "string"},
+        )
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("raw_items"),
+        check_name=DELIVERY_ACCEPTED_CHECK,
+        passed=not rejected,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=reason,
+        metadata=metadata,
+        partition=ref.partition_key,
+        target_materialization_data=judged,
+    )
+
+
 def _record(writer: Catalog, ref: DeliveryRef, outcome: IntakeOutcome, log) -> None:
     partition = ref.partition_key
     writer.write_partition("raw_items", partition, outcome.items)
@@ -181,7 +248,13 @@ def _metadata(outcome: IntakeOutcome) -> dict:
         "items_rejected": delivery["items_rejected"],
         "bytes_accepted": delivery["bytes_accepted"],
         "dagster/row_count": len(outcome.items),
-        "rejected_by_reason": dg.MetadataValue.json(outcome.rejected_by_reason),
+        "rejected_by_reason": table(
+            [
+                {"reason": reason, "items": count}
+                for reason, count in sorted(outcome.rejected_by_reason.items())
+            ],
+            {"reason": "string", "items": "int"},
+        ),
         "manifest_etag": delivery["manifest_etag"],
         "preview": dg.MetadataValue.md(
             "| item | part | bytes | sha256 |\n|---|---|---|---|\n" + preview

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from assets.evidence import score
 from assets.quality.qa_results import qa_results
 from resources import CatalogResource
 
@@ -38,6 +39,7 @@ def annotator_scorecards(context: dg.AssetExecutionContext, catalog: CatalogReso
     weakest = cards.dropna(subset=["gold_accuracy"]).nsmallest(3, "gold_accuracy")
     return dg.MaterializeResult(
         metadata={
+            **quality_over_time(writer),
             "annotators": len(rows),
             "dagster/row_count": len(rows),
             "weakest_gold_accuracy": dg.MetadataValue.md(
@@ -50,3 +52,21 @@ def annotator_scorecards(context: dg.AssetExecutionContext, catalog: CatalogReso
             ),
         }
     )
+
+
+def quality_over_time(writer) -> dict[str, dg.MetadataValue]:
+    """Pass rate per client and industry, and each industry's mean gated scores, as numbers: this asset
+    is refreshed hourly, so the UI plots each of them over time (a batch's own scores are one point)."""
+    metadata = {}
+    for client in writer.query("client_quality").itertuples():
+        if client.gated:
+            metadata[f"pass_rate {client.client_id}"] = score(client.passed / client.gated)
+    for industry in writer.query("industry_quality").itertuples():
+        gated = industry.passed + industry.blocked
+        if gated:
+            metadata[f"pass_rate {industry.industry}"] = score(industry.passed / gated)
+        for measure in ("text_accuracy", "speech_accuracy", "cross_modal", "image_box_f1"):
+            value = getattr(industry, measure)
+            if not pd.isna(value):
+                metadata[f"{measure} {industry.industry}"] = score(value)
+    return metadata

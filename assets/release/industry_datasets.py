@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -16,6 +17,7 @@ from annobase.leases import Lease
 from annobase.settings import load_settings
 from assets.cleaning.clean_items import clean_items
 from assets.delivery.client_deliveries import labels_table
+from assets.evidence import score, stored
 from assets.partitions import industries_partitions
 from assets.quality.qa_results import qa_results
 from assets.quality.verdicts import judged_consensus, on_current_exports
@@ -36,6 +38,19 @@ from resources import CatalogResource, DaskResource, ObjectStoreResource, Signin
 
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
 CODE_VERSION = "1"
+RELEASE_CURRENT_CHECK = "release_current"
+
+# Per-industry check results are a preview feature in Dagster 1.13, used knowingly: an industry that
+# released nothing is a warning on its own partition, with the reason, instead of a green run.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    release_current = dg.AssetCheckSpec(
+        RELEASE_CURRENT_CHECK,
+        asset="industry_datasets",
+        description="The industry has a current signed release: this run's, or an unchanged earlier one; "
+        "a warning says why nothing could be released.",
+        partitions_def=industries_partitions,
+    )
 
 
 def gather_release(store, writer, industry: str):
@@ -179,6 +194,7 @@ def release_documents(
     kinds={"dask", "s3", "duckdb", "parquet"},
     owners=["team:datasets"],
     code_version=CODE_VERSION,
+    check_specs=[release_current],
 )
 def industry_datasets(
     context: dg.AssetExecutionContext,
@@ -190,7 +206,25 @@ def industry_datasets(
     """One row per published item of the industry, in `datasets/{industry}/{version}/`, signed."""
     with retried_on_store_outage(context):
         with publishing(context, object_store.open(), context.partition_key) as lease:
-            return release_industry(context, object_store, catalog, signing_key, dask, lease)
+            result = release_industry(context, object_store, catalog, signing_key, dask, lease)
+    return dg.MaterializeResult(metadata=result.metadata, check_results=[release_verdict(result.metadata)])
+
+
+def release_verdict(metadata: dict) -> dg.AssetCheckResult:
+    """`release_current` in one line: the release cut, the one still current, or why there is none."""
+    if metadata["released"]:
+        description = f"released {metadata['version']}: {metadata['items']} items"
+    elif "version" in metadata:
+        description = f"current: {metadata['reason']}"
+    else:
+        description = f"nothing released: {metadata['reason']}"
+    return dg.AssetCheckResult(
+        check_name=RELEASE_CURRENT_CHECK,
+        passed=metadata["released"] or "version" in metadata,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"reason": description},
+    )
 
 
 def release_industry(
@@ -300,6 +334,7 @@ def release_industry(
             "released": True,
             "version": version,
             "release": f"datasets/{industry}/{version}",
+            "location": stored(store, f"datasets/{industry}/{version}/"),
             "items": len(items),
             "items_withheld": len(files.withheld),
             "deliveries_withdrawn": len(lineage["withdrawn_deliveries"]),
@@ -307,9 +342,9 @@ def release_industry(
             "files_added_to_pool": files.pooled,
             "dagster/row_count": len(items),
             **{
-                name: dg.MetadataValue.float(score["value"])
-                for name, score in report["scores"].items()
-                if score.get("value") is not None
+                name: score(measure["value"])
+                for name, measure in report["scores"].items()
+                if measure.get("value") is not None
             },
         }
     )
