@@ -264,10 +264,25 @@ def webserver(demo):
         _kill_group(process)
 
 
+def install_chromium() -> None:
+    """Debian's chromium, installed when missing (Playwright's own browser download is not reachable);
+    as root, or through sudo."""
+    apt = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+    if os.geteuid() != 0:
+        apt = ["sudo", "-n", *apt]
+    for command in (
+        [*apt, "update", "-q"],
+        [*apt, "install", "-y", "-q", "--no-install-recommends", "chromium"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            pytest.fail(f"Debian's chromium is missing and could not be installed: {done.stderr[-1000:]}")
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (.ci/run does)")
+        install_chromium()
     from playwright.sync_api import sync_playwright
 
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
