@@ -239,7 +239,12 @@ def _file_quality(path: str, batches_path: str) -> tuple[pd.DataFrame, pd.DataFr
             {"batch_id": batch_id, "modality": batch.modality, **quality.scores}
             | {"consensus_on_gold": on_gold, "gold_units": len(gold)}
         )
-        cards.append(quality.scorecards.assign(batch_id=batch_id))
+        # simulated exports name no users: no e-mails, as the catalog then holds them
+        cards.append(
+            quality.scorecards.assign(batch_id=batch_id, annotator_email=None).astype(
+                {"annotator_email": "string"}
+            )
+        )
     return pd.DataFrame(scores), pd.concat(cards, ignore_index=True)
 
 
