@@ -7,6 +7,7 @@ its exports; the sensors notice both (`client_uploads`, `annotation_exports`).
 import dagster as dg
 
 from assets.annotation.annotation_batches import annotation_batches
+from assets.annotation.label_studio_projects import label_studio_projects
 
 client_uploads = dg.AssetSpec(
     "client_uploads",
@@ -20,7 +21,8 @@ client_uploads = dg.AssetSpec(
 
 annotation_tool_exports = dg.AssetSpec(
     "annotation_tool_exports",
-    deps=[annotation_batches],
+    # annotators work from the batch's files, or from the Label Studio project annobase opened for it
+    deps=[annotation_batches, label_studio_projects],
     description="Finished batches as the annotation tool (Label Studio) exports them, to "
     "`annotations/{batch_id}/export.json`; the `annotation_exports` sensor notices a new version.",
     group_name="annotation",

@@ -47,6 +47,8 @@ FLOW = [
     ("clean_items", "annotation_batches"),
     ("clean_items", "industry_datasets"),
     ("annotation_batches", "annotation_tool_exports"),
+    ("annotation_batches", "label_studio_projects"),
+    ("label_studio_projects", "annotation_tool_exports"),
     ("annotation_tool_exports", "batch_annotations"),
     ("batch_annotations", "qa_results"),
     ("qa_results", "annotator_scorecards"),
