@@ -245,7 +245,10 @@ def delivery_decisions(instance, catalog, store) -> list:
         if isinstance(decision, dg.SensorResult):
             for event in decision.asset_events:
                 instance.report_runless_asset_event(event)
-        elif store.head(f"deliveries/{client}/{delivery}/delivery.json") is None:
+        elif (
+            isinstance(decision, dg.RunRequest)
+            and store.head(f"deliveries/{client}/{delivery}/delivery.json") is None
+        ):
             requests.append(decision)
     return requests
 

@@ -15,6 +15,7 @@ from services import SeaweedFS, ensure_postgres
 
 from assets.release.signing import generate_key_pem
 from resources import CatalogResource, DaskResource, ObjectStoreResource, SigningKeyResource
+from resources.label_studio import LabelStudioResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,6 +93,7 @@ def annobase_resources(object_store: ObjectStoreResource, dask_cluster) -> dict:
         "object_store": object_store,
         "catalog": CatalogResource(object_store=object_store),
         "dask": DaskResource(scheduler_address=dask_cluster.scheduler_address),
+        "label_studio": LabelStudioResource(),  # not configured: batches and exports stay files
     }
 
 
