@@ -118,8 +118,9 @@ def test_twenty_rework_exports_at_once_every_delivery_returned_none_twice(base, 
     batches = catalog.query("all_batches")
     assert len(batches) == 20
 
-    for batch_id in batches.batch_id:  # a careless crew: every batch blocked
-        complete_batch(store, batch_id, truth, BAD, seed=5)
+    # a careless crew, every task reviewed (five gold labels a batch, enough to tell): all blocked
+    for batch_id in batches.batch_id:
+        complete_batch(store, batch_id, truth, BAD, seed=5, review_rate=1.0)
     first = tick(base, annotation_exports)
     launch(base, first.run_requests, "annotation_qa")
     assert not catalog.query("deliverable_deliveries").shape[0]

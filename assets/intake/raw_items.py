@@ -55,6 +55,7 @@ with warnings.catch_warnings():
 @dg.asset(
     partitions_def=deliveries_partitions,
     backfill_policy=deliveries_backfill_policy,
+    deps=["client_uploads"],
     group_name="intake",
     kinds={"s3", "dask", "duckdb"},
     owners=["team:platform"],
