@@ -99,6 +99,14 @@ def table_partition_key(table: str, partition: str) -> str:
     return f"{CATALOG_PREFIX}{table}/{partition}.parquet"
 
 
+def _arrow_rows(rows: Sequence[dict[str, Any]]):
+    """Rows as one Arrow table; rows may differ in keys (a missing one is null)."""
+    import pyarrow as pa
+
+    columns = dict.fromkeys(column for row in rows for column in row)
+    return pa.table({column: [row.get(column) for row in rows] for column in columns})
+
+
 _typing = threading.local()
 
 
@@ -130,11 +138,7 @@ class Catalog:
         con = _typing_connection(table)
         con.execute(f"DELETE FROM {table}")
         if rows:
-            import pyarrow as pa
-
-            columns = dict.fromkeys(column for row in rows for column in row)  # rows may differ in keys
-            incoming = pa.table({column: [row.get(column) for row in rows] for column in columns})
-            con.register("incoming", incoming)
+            con.register("incoming", _arrow_rows(rows))
             try:
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             finally:
@@ -225,10 +229,7 @@ class CatalogSnapshot:
     def add_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         """Rows written to the catalog after the snapshot was taken, visible to its later queries."""
         if rows:
-            import pyarrow as pa
-
-            columns = dict.fromkeys(column for row in rows for column in row)
-            added = pa.table({column: [row.get(column) for row in rows] for column in columns})  # noqa: F841
+            added = _arrow_rows(rows)  # noqa: F841
             self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM added")
 
     def query_with(self, name: str, frames: dict[str, Any], **params: Any):
